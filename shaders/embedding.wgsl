@@ -1,0 +1,29 @@
+// embedding — x[t, :] = wte[ids[t], :] + wpe[t, :]  (hidden_states.0)
+//
+// Bindings (group 0):
+//   0 ids     storage read        array<u32>  [T]     token ids; each < V (checked on the host)
+//   1 wte     storage read        array<f32>  [V, D]  token embedding
+//   2 wpe     storage read        array<f32>  [N, D]  position embedding; rows 0..T-1 used (T <= N)
+//   3 x       storage read_write  array<f32>  [T, D]  output
+//   4 params  uniform             Params { T }
+// Overrides: D (n_embd).
+// Dispatch: (ceil(T*D / 256), 1, 1) workgroups of 256 threads, one thread per output element.
+
+override D: u32;
+
+struct Params { T: u32 }
+
+@group(0) @binding(0) var<storage, read> ids: array<u32>;
+@group(0) @binding(1) var<storage, read> wte: array<f32>;
+@group(0) @binding(2) var<storage, read> wpe: array<f32>;
+@group(0) @binding(3) var<storage, read_write> x: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= params.T * D) { return; }
+  let t = i / D;
+  let d = i % D;
+  x[i] = wte[ids[t] * D + d] + wpe[t * D + d];
+}

@@ -1,0 +1,311 @@
+// GPT-2 on WebGPU: weights on the GPU, a forward pass that reads top to bottom as a
+// flat list of dispatches, and taps: after any dispatch, a copy of the buffer it wrote
+// into a mappable buffer — encoded only for the taps a run asks for.
+import { GPT2TapsError } from './errors.js';
+import { paramShapes, resolveTaps, tapShape, type GPT2Config } from './config.js';
+import { openCheckpoint, type Checkpoint } from './checkpoint.js';
+import { openModelSource, type ModelSource } from './sources.js';
+import { BufferPool, bindGroup, encodeDispatch, type Kernel } from './gpu.js';
+import {
+  ATTENTION_MAX_POSITIONS, GRID, attentionKernel, embeddingKernel, layernormKernel, matmulKernel,
+} from './kernels.js';
+import { TapResult } from './taps.js';
+
+export interface LoadOptions {
+  device: GPUDevice;
+  /** Progress while fetching/reading and uploading: bytes (or tensors) done of total. */
+  onProgress?: (done: number, total: number | undefined, what: string) => void;
+}
+
+export interface RunOptions {
+  /** Tap names ('all', names, globs such as 'hidden_states.*', TransformerLens aliases). Default: none. */
+  taps?: readonly string[] | 'all';
+}
+
+/** One dispatch of the forward pass, with the taps that read what it wrote. */
+export interface Step {
+  label: string;        // kernel name + layer, e.g. 'h.3.mlp.c_fc'
+  kernel: Kernel;
+  group: GPUBindGroup;
+  grid: [number, number, number];
+  flops: number;        // for the profiler: arithmetic of this dispatch
+  bytes: number;        // and the bytes it must move at least once
+  taps: { name: string; buffer: GPUBuffer; bytes: number }[];
+}
+
+interface Kernels {
+  embedding: Kernel; layernorm: Kernel; attention: Kernel;
+  cAttn: Kernel; attnProj: Kernel; cFc: Kernel; mlpProj: Kernel; lmHead: Kernel;
+}
+
+/** Activation buffers for up to `capacity` tokens, reused across runs. */
+interface Activations {
+  capacity: number;
+  ids: GPUBuffer;      // [T] u32
+  params: GPUBuffer;   // uniform { T }
+  x: GPUBuffer;        // [T, D]    the residual stream
+  ln: GPUBuffer;       // [T, D]    LayerNorm output
+  qkv: GPUBuffer;      // [T, 3D]
+  attn: GPUBuffer;     // [T, D]    attention output, heads merged
+  delta: GPUBuffer;    // [T, D]    output of a c_proj: what a sublayer adds to x
+  fc: GPUBuffer;       // [T, 4D]   gelu(c_fc)
+  probs: GPUBuffer;    // [H, T, T] attention probabilities
+  logits: GPUBuffer;   // [T, V]
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export class GPT2 {
+  private acts?: Activations;
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly config: GPT2Config,
+    readonly notes: string[],
+    private readonly pool: BufferPool,
+    private readonly weights: Map<string, GPUBuffer>,
+    private readonly kernels: Kernels,
+  ) {}
+
+  /** Loads a Hugging Face GPT-2 checkpoint (URL, folder/file path in Node, or bytes) onto `device`. */
+  static async load(source: ModelSource, opts: LoadOptions): Promise<GPT2> {
+    const { device, onProgress } = opts;
+    const src = await openModelSource(source, { onProgress });
+    const ckpt = await openCheckpoint(src.bytes, src.config);
+    checkDeviceLimits(device, ckpt.config);
+    const kernels = await compileKernels(device, ckpt.config);
+    const pool = new BufferPool(device);
+    try {
+      const weights = await uploadWeights(pool, ckpt, onProgress);
+      return new GPT2(device, ckpt.config, ckpt.notes, pool, weights, kernels);
+    } catch (e) {
+      pool.destroyAll();
+      throw e;
+    }
+  }
+
+  /** Live GPU buffers this model made (weights, activations) and their bytes. */
+  get gpuMemory(): { buffers: number; bytes: number } {
+    return this.pool.stats;
+  }
+
+  /**
+   * Runs the forward pass on token ids and reads back the requested taps. Calls are
+   * queued: concurrent runs never share activation or tap buffers.
+   */
+  run(ids: ArrayLike<number>, opts: RunOptions = {}): Promise<TapResult> {
+    const result = this.queue.then(() => this.runNow(ids, opts));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Frees every GPU buffer this model made. The device stays the caller's. */
+  dispose(): void {
+    this.disposed = true;
+    this.pool.destroyAll();
+    this.acts = undefined;
+  }
+
+  /** Validates token ids against the vocabulary and n_positions. */
+  checkIds(ids: ArrayLike<number>): Uint32Array {
+    const { vocab_size: V, n_positions: N } = this.config;
+    if (ids.length === 0) throw new GPT2TapsError('no tokens given: the input is empty');
+    if (ids.length > N) {
+      throw new GPT2TapsError(`${ids.length} tokens is more than this model's n_positions (${N})`, `shorten the input to at most ${N} tokens`);
+    }
+    const out = new Uint32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= V) {
+        throw new GPT2TapsError(`token id ${id} at position ${i} is not an integer in [0, ${V}) (vocab_size ${V})`);
+      }
+      out[i] = id;
+    }
+    return out;
+  }
+
+  /**
+   * The forward pass as a flat list of dispatches, for T tokens, with tap copies for
+   * `tapNames`. Tap buffers are created here (MAP_READ | COPY_DST) and owned by the caller.
+   */
+  plan(T: number, tapNames: readonly string[]): Step[] {
+    const { n_layer: L, n_head: H, n_embd: D, vocab_size: V } = this.config;
+    const a = this.activations(T);
+    const w = (name: string) => this.weights.get(name)!;
+    const k = this.kernels;
+    const dev = this.device;
+    const wanted = new Set(tapNames);
+    const steps: Step[] = [];
+    const f = 4; // bytes per float
+
+    const step = (label: string, kernel: Kernel, buffers: Record<string, GPUBuffer>, grid: [number, number, number],
+      flops: number, bytes: number, taps: [string, GPUBuffer][] = []): void => {
+      steps.push({
+        label, kernel, grid, flops, bytes, group: bindGroup(dev, kernel, buffers, label),
+        taps: taps.filter(([n]) => wanted.has(n)).map(([name, buffer]) => ({ name, buffer, bytes: tapBytes(this.config, name, T) })),
+      });
+    };
+    // flops and bytes of each kernel, from its shapes (used by the profiler's roofline).
+    const matmul = (M: number, K: number, N: number) => ({ flops: 2 * M * K * N, bytes: f * (M * K + K * N + M * N + N) });
+    const ln = { flops: 8 * T * D, bytes: f * (2 * T * D + 2 * D) };
+    const layernorm = (label: string, prefix: string, out: GPUBuffer, taps: [string, GPUBuffer][] = []) =>
+      step(label, k.layernorm, { x: a.x, gamma: w(`${prefix}.weight`), beta: w(`${prefix}.bias`), y: out, params: a.params },
+        GRID.layernorm(T), ln.flops, ln.bytes, taps);
+    const linear = (label: string, kernel: Kernel, K: number, N: number, x: GPUBuffer, y: GPUBuffer,
+      extra: Record<string, GPUBuffer>, taps: [string, GPUBuffer][] = []) => {
+      const c = matmul(T, K, N);
+      step(label, kernel, { x, y, params: a.params, ...extra }, GRID.matmul(T, N), c.flops, c.bytes, taps);
+    };
+
+    step('embedding', k.embedding, { ids: a.ids, wte: w('wte.weight'), wpe: w('wpe.weight'), x: a.x, params: a.params },
+      GRID.embedding(T, D), T * D, f * (3 * T * D) + 4 * T, [['hidden_states.0', a.x]]);
+
+    for (let l = 0; l < L; l++) {
+      const p = `h.${l}`;
+      layernorm(`${p}.ln_1`, `${p}.ln_1`, a.ln);
+      linear(`${p}.attn.c_attn`, k.cAttn, D, 3 * D, a.ln, a.qkv,
+        { w: w(`${p}.attn.c_attn.weight`), b: w(`${p}.attn.c_attn.bias`) });
+      step(`${p}.attn`, k.attention, { qkv: a.qkv, probs: a.probs, out: a.attn, params: a.params }, GRID.attention(T, H),
+        H * T * T * (4 * D / H + 4), f * (3 * T * D + H * T * T + T * D), [[`attentions.${l}`, a.probs]]);
+      linear(`${p}.attn.c_proj`, k.attnProj, D, D, a.attn, a.delta,
+        { w: w(`${p}.attn.c_proj.weight`), b: w(`${p}.attn.c_proj.bias`), r: a.x }, [[`${p}.attn.c_proj`, a.delta]]);
+      layernorm(`${p}.ln_2`, `${p}.ln_2`, a.ln);
+      linear(`${p}.mlp.c_fc`, k.cFc, D, 4 * D, a.ln, a.fc,
+        { w: w(`${p}.mlp.c_fc.weight`), b: w(`${p}.mlp.c_fc.bias`) });
+      linear(`${p}.mlp.c_proj`, k.mlpProj, 4 * D, D, a.fc, a.delta,
+        { w: w(`${p}.mlp.c_proj.weight`), b: w(`${p}.mlp.c_proj.bias`), r: a.x },
+        [[`${p}.mlp.c_proj`, a.delta], [p, a.x], ...(l < L - 1 ? [[`hidden_states.${l + 1}`, a.x] as [string, GPUBuffer]] : [])]);
+    }
+
+    layernorm('ln_f', 'ln_f', a.ln, [[`hidden_states.${L}`, a.ln]]);
+    linear('lm_head', k.lmHead, D, V, a.ln, a.logits, { w: w('wte.weight') }, [['logits', a.logits]]);
+    return steps;
+  }
+
+  /** Writes ids and T into the activation buffers before a forward pass. */
+  writeInputs(ids: Uint32Array): void {
+    const a = this.activations(ids.length);
+    this.device.queue.writeBuffer(a.ids, 0, ids.buffer, ids.byteOffset, ids.byteLength);
+    this.device.queue.writeBuffer(a.params, 0, new Uint32Array([ids.length, 0, 0, 0]));
+  }
+
+  /** Encodes the planned steps, with a copy into its tap buffer after each tapped dispatch. */
+  encode(steps: Step[], tapBuffers: Map<string, GPUBuffer>, timestampWrites?: (i: number) => GPUComputePassTimestampWrites | undefined): GPUCommandBuffer {
+    const encoder = this.device.createCommandEncoder({ label: 'gpt2 forward' });
+    steps.forEach((s, i) => {
+      encodeDispatch(encoder, s.kernel, s.group, s.grid, s.label, timestampWrites?.(i));
+      for (const t of s.taps) encoder.copyBufferToBuffer(t.buffer, 0, tapBuffers.get(t.name)!, 0, t.bytes);
+    });
+    return encoder.finish();
+  }
+
+  private async runNow(ids: ArrayLike<number>, opts: RunOptions): Promise<TapResult> {
+    if (this.disposed) throw new GPT2TapsError('this model was disposed');
+    const input = this.checkIds(ids);
+    const T = input.length;
+    const names = resolveTaps(this.config, opts.taps ?? []);
+    const steps = this.plan(T, names);
+    const tapBuffers = new Map<string, GPUBuffer>();
+    try {
+      for (const n of names) {
+        tapBuffers.set(n, this.pool.create(`tap ${n}`, tapBytes(this.config, n, T), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+      }
+      this.writeInputs(input);
+      this.device.pushErrorScope('validation');
+      this.device.queue.submit([this.encode(steps, tapBuffers)]);
+      const err = await this.device.popErrorScope();
+      if (err) throw new GPT2TapsError(`GPU validation error during the forward pass: ${err.message}`);
+      const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
+      await Promise.all(names.map(async (n) => {
+        const b = tapBuffers.get(n)!;
+        await b.mapAsync(GPUMapMode.READ);
+        const data = new Float32Array(b.getMappedRange(0, tapBytes(this.config, n, T)).slice(0));
+        b.unmap();
+        tensors.set(n, { data, shape: tapShape(this.config, n, T) });
+      }));
+      return new TapResult(this.config, input, names.map((n) => [n, tensors.get(n)!]));
+    } finally {
+      for (const b of tapBuffers.values()) this.pool.destroy(b);
+    }
+  }
+
+  private activations(T: number): Activations {
+    if (this.disposed) throw new GPT2TapsError('this model was disposed');
+    if (this.acts && this.acts.capacity >= T) return this.acts;
+    const { n_head: H, n_embd: D, vocab_size: V } = this.config;
+    const old = this.acts;
+    if (old) for (const [key, b] of Object.entries(old)) if (key !== 'capacity') this.pool.destroy(b as GPUBuffer);
+    const c = T;
+    const buf = (label: string, floats: number) => this.pool.create(label, floats * 4, STORAGE);
+    this.acts = {
+      capacity: c,
+      ids: buf('ids', c),
+      params: this.pool.create('params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+      x: buf('x', c * D), ln: buf('ln', c * D), qkv: buf('qkv', c * 3 * D), attn: buf('attn', c * D),
+      delta: buf('delta', c * D), fc: buf('fc', c * 4 * D), probs: buf('probs', H * c * c), logits: buf('logits', c * V),
+    };
+    return this.acts;
+  }
+}
+
+function tapBytes(c: GPT2Config, name: string, T: number): number {
+  return tapShape(c, name, T).reduce((a, b) => a * b, 1) * 4;
+}
+
+/** Refuses, before uploading anything, a model whose buffers this device cannot hold. */
+function checkDeviceLimits(device: GPUDevice, c: GPT2Config): void {
+  const { maxStorageBufferBindingSize: maxBinding, maxBufferSize: maxBuffer, maxComputeWorkgroupStorageSize: maxShared } = device.limits;
+  const N = c.n_positions;
+  const biggest: [string, number][] = [
+    ['wte.weight [V, D]', c.vocab_size * c.n_embd * 4],
+    ['logits [N, V]', N * c.vocab_size * 4],
+    ['attention probabilities [H, N, N]', c.n_head * N * N * 4],
+    ['mlp activations [N, 4D]', N * 4 * c.n_embd * 4],
+  ];
+  for (const [what, bytes] of biggest) {
+    const limit = Math.min(maxBinding, maxBuffer);
+    if (bytes > limit) {
+      throw new GPT2TapsError(
+        `this model needs a ${what} buffer of ${(bytes / 2 ** 20).toFixed(1)} MiB, above this device's ` +
+          `${bytes > maxBinding ? 'maxStorageBufferBindingSize' : 'maxBufferSize'} (${(limit / 2 ** 20).toFixed(1)} MiB)`,
+        'use a GPU/browser with larger WebGPU limits, or a smaller model',
+      );
+    }
+  }
+  if (N > ATTENTION_MAX_POSITIONS || N * 4 + 256 > maxShared) {
+    throw new GPT2TapsError(`n_positions ${N} is more than the attention kernel holds in workgroup memory (${Math.min(ATTENTION_MAX_POSITIONS, (maxShared - 256) / 4)})`);
+  }
+  if ((c.n_embd / c.n_head) % 4 !== 0) {
+    throw new GPT2TapsError(`head dim ${c.n_embd / c.n_head} is not a multiple of 4, which the attention kernel needs`);
+  }
+}
+
+async function compileKernels(device: GPUDevice, c: GPT2Config): Promise<Kernels> {
+  const D = c.n_embd;
+  const plain = { bias: true, gelu: false, residual: false, transposeB: false };
+  const [embedding, layernorm, attention, cAttn, attnProj, cFc, mlpProj, lmHead] = await Promise.all([
+    embeddingKernel(device, D),
+    layernormKernel(device, D, c.layer_norm_epsilon),
+    attentionKernel(device, c.n_head, D / c.n_head, c.n_positions),
+    matmulKernel(device, D, 3 * D, plain),
+    matmulKernel(device, D, D, { ...plain, residual: true }),
+    matmulKernel(device, D, 4 * D, { ...plain, gelu: true }),
+    matmulKernel(device, 4 * D, D, { ...plain, residual: true }),
+    matmulKernel(device, D, c.vocab_size, { bias: false, gelu: false, residual: false, transposeB: true }),
+  ]);
+  return { embedding, layernorm, attention, cAttn, attnProj, cFc, mlpProj, lmHead };
+}
+
+async function uploadWeights(pool: BufferPool, ckpt: Checkpoint,
+  onProgress?: (done: number, total: number | undefined, what: string) => void): Promise<Map<string, GPUBuffer>> {
+  const shapes = paramShapes(ckpt.config);
+  const weights = new Map<string, GPUBuffer>();
+  let i = 0;
+  for (const name of shapes.keys()) {
+    weights.set(name, pool.upload(name, await ckpt.read(name)));
+    onProgress?.(++i, shapes.size, 'uploading weights (tensors)');
+  }
+  return weights;
+}

@@ -1,0 +1,222 @@
+// Each kernel alone against a small float64 JS reference, on random inputs of awkward
+// sizes: T = 1, T not a multiple of the tile, D = 96, head_dim 32 and 64.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { nodeDevice } from '../../src/node/device.js';
+import { BufferPool, bindGroup, encodeDispatch, type Kernel } from '../../src/gpu.js';
+import {
+  GRID, SOURCES, EMBEDDING_BINDINGS, LAYERNORM_BINDINGS, ATTENTION_BINDINGS, matmulBindings, preprocess,
+  attentionKernel, embeddingKernel, layernormKernel, matmulKernel, type MatmulVariant,
+} from '../../src/kernels.js';
+
+let device: GPUDevice;
+let pool: BufferPool;
+
+beforeAll(async () => {
+  device = (await nodeDevice()).device;
+  pool = new BufferPool(device);
+});
+afterAll(() => {
+  pool.destroyAll();
+  device.destroy();
+});
+
+/** Deterministic pseudo-random floats in [-scale, scale). */
+function rand(n: number, seed: number, scale = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/** max|got - want| <= rtol * max|want| + atol, the project's tolerance form. */
+function expectClose(got: Float32Array, want: Float64Array | Float32Array, rtol = 1e-5, atol = 1e-6): void {
+  expect(got.length).toBe(want.length);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= maxDiff)) maxDiff = d; // NaN propagates as a failure
+    maxRef = Math.max(maxRef, Math.abs(want[i]));
+  }
+  expect(maxDiff).toBeLessThanOrEqual(rtol * maxRef + atol);
+}
+
+/** Runs one dispatch; returns the named output buffers' contents. */
+async function dispatch(kernel: Kernel, inputs: Record<string, Float32Array | Uint32Array>, outputs: Record<string, number>,
+  grid: [number, number, number], T: number): Promise<Record<string, Float32Array>> {
+  const buffers: Record<string, GPUBuffer> = {};
+  for (const [name, data] of Object.entries(inputs)) {
+    buffers[name] = pool.upload(name, data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  }
+  for (const [name, floats] of Object.entries(outputs)) {
+    if (!buffers[name]) buffers[name] = pool.create(name, floats * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  }
+  buffers.params = pool.upload('params', new Uint32Array([T, 0, 0, 0]), GPUBufferUsage.UNIFORM);
+  const encoder = device.createCommandEncoder();
+  encodeDispatch(encoder, kernel, bindGroup(device, kernel, buffers), grid, kernel.name);
+  const reads: Record<string, GPUBuffer> = {};
+  for (const [name, floats] of Object.entries(outputs)) {
+    reads[name] = pool.create(`read ${name}`, floats * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    encoder.copyBufferToBuffer(buffers[name], 0, reads[name], 0, floats * 4);
+  }
+  device.queue.submit([encoder.finish()]);
+  const result: Record<string, Float32Array> = {};
+  for (const [name, floats] of Object.entries(outputs)) {
+    await reads[name].mapAsync(GPUMapMode.READ);
+    result[name] = new Float32Array(reads[name].getMappedRange(0, floats * 4).slice(0));
+  }
+  for (const b of [...Object.values(buffers), ...Object.values(reads)]) pool.destroy(b);
+  return result;
+}
+
+const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+
+describe('binding tables match the WGSL files', () => {
+  const cases: [string, string, { binding: number; name: string; access: string }[]][] = [
+    ['embedding', SOURCES.embedding, EMBEDDING_BINDINGS],
+    ['layernorm', SOURCES.layernorm, LAYERNORM_BINDINGS],
+    ['attention', SOURCES.attention, ATTENTION_BINDINGS],
+    ['matmul (all variants on)', preprocess(SOURCES.matmul, { BIAS: true, GELU: true, RESIDUAL: true, TRANSPOSE_B: true }),
+      matmulBindings({ bias: true, gelu: true, residual: true, transposeB: true })],
+    ['matmul (all variants off)', preprocess(SOURCES.matmul, { BIAS: false, GELU: false, RESIDUAL: false, TRANSPOSE_B: false }),
+      matmulBindings({ bias: false, gelu: false, residual: false, transposeB: false })],
+  ];
+  for (const [name, code, table] of cases) {
+    it(name, () => {
+      const declared = [...code.matchAll(/@binding\((\d+)\)\s*var<(\w+)(?:,\s*(\w+))?>\s*(\w+)/g)].map((m) => ({
+        binding: Number(m[1]), name: m[4], access: m[2] === 'uniform' ? 'uniform' : m[3],
+      }));
+      expect(declared).toEqual(table);
+    });
+  }
+
+  it('every kernel file opens with a contract comment naming bindings and dispatch', () => {
+    for (const [name, code] of Object.entries(SOURCES)) {
+      expect(code.startsWith(`// ${name} —`), name).toBe(true);
+      expect(code, name).toContain('Bindings (group 0):');
+      expect(code, name).toContain('Dispatch:');
+    }
+    // and the test above reads the same files the kernels compile
+    expect(readFileSync(new URL('../../shaders/matmul.wgsl', import.meta.url), 'utf8')).toBe(SOURCES.matmul);
+  });
+});
+
+describe('embedding', () => {
+  for (const [T, D] of [[1, 96], [37, 128]]) {
+    it(`T=${T} D=${D}`, async () => {
+      const V = 301, N = 64;
+      const wte = rand(V * D, 1), wpe = rand(N * D, 2);
+      const ids = Uint32Array.from({ length: T }, (_, i) => (i * 97 + 5) % V);
+      const k = await embeddingKernel(device, D);
+      const { x } = await dispatch(k, { ids, wte, wpe }, { x: T * D }, GRID.embedding(T, D), T);
+      const want = new Float64Array(T * D);
+      for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) want[t * D + d] = Math.fround(wte[ids[t] * D + d] + wpe[t * D + d]);
+      expectClose(x, want, 0, 0);
+    });
+  }
+});
+
+describe('layernorm', () => {
+  for (const [T, D] of [[1, 96], [37, 128], [5, 768]]) {
+    it(`T=${T} D=${D}, rows with a large mean`, async () => {
+      const x = rand(T * D, 3, 2);
+      for (let i = 0; i < x.length; i++) x[i] += 300; // stresses the two-pass variance
+      const gamma = rand(D, 4), beta = rand(D, 5);
+      const k = await layernormKernel(device, D, 1e-5);
+      const { y } = await dispatch(k, { x, gamma, beta }, { y: T * D }, GRID.layernorm(T), T);
+      const want = new Float64Array(T * D);
+      for (let t = 0; t < T; t++) {
+        let mean = 0, v = 0;
+        for (let d = 0; d < D; d++) mean += x[t * D + d] / D;
+        for (let d = 0; d < D; d++) v += (x[t * D + d] - mean) ** 2 / D;
+        for (let d = 0; d < D; d++) want[t * D + d] = ((x[t * D + d] - mean) / Math.sqrt(v + 1e-5)) * gamma[d] + beta[d];
+      }
+      expectClose(y, want, 1e-4);
+    });
+  }
+});
+
+describe('matmul', () => {
+  const variants: [string, MatmulVariant][] = [
+    ['bias', { bias: true, gelu: false, residual: false, transposeB: false }],
+    ['bias+gelu_new', { bias: true, gelu: true, residual: false, transposeB: false }],
+    ['bias+residual', { bias: true, gelu: false, residual: true, transposeB: false }],
+    ['transposed B, no bias (LM head)', { bias: false, gelu: false, residual: false, transposeB: true }],
+  ];
+  const shapes = [[1, 96, 288], [37, 128, 64], [70, 96, 389]];
+  for (const [vname, v] of variants) {
+    for (const [M, K, N0] of shapes) {
+      const N = v.transposeB ? N0 : Math.ceil(N0 / 4) * 4; // [K, N] layout needs N % 4 == 0
+      it(`${vname}: M=${M} K=${K} N=${N}`, async () => {
+        const x = rand(M * K, 6, 2), w = rand(K * N, 7, 0.5), b = rand(N, 8), r0 = rand(M * N, 9);
+        const k = await matmulKernel(device, K, N, v);
+        const inputs: Record<string, Float32Array> = { x, w };
+        if (v.bias) inputs.b = b;
+        if (v.residual) inputs.r = r0;
+        const outputs: Record<string, number> = { y: M * N };
+        if (v.residual) outputs.r = M * N;
+        const out = await dispatch(k, inputs, outputs, GRID.matmul(M, N), M);
+        const y = new Float64Array(M * N), r = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            let s = v.bias ? b[n] : 0;
+            for (let kk = 0; kk < K; kk++) s += x[m * K + kk] * (v.transposeB ? w[n * K + kk] : w[kk * N + n]);
+            y[m * N + n] = v.gelu ? geluNew(s) : s;
+            r[m * N + n] = r0[m * N + n] + y[m * N + n];
+          }
+        }
+        expectClose(out.y, y);
+        if (v.residual) expectClose(out.r, r);
+      });
+    }
+  }
+
+  it('gelu_new is the tanh approximation, not erf GELU, and finite at large |x|', async () => {
+    const M = 1, K = 4, N = 8;
+    // x·W picks out one input per column: values from -30 to 30, including where tanh saturates.
+    const xs = [-30, -5, -0.5, 0.3, 1.7, 3, 12, 30];
+    const x = new Float32Array([1, 0, 0, 0]);
+    const w = new Float32Array(K * N);
+    xs.forEach((v, n) => { w[n] = v; });
+    const k = await matmulKernel(device, K, N, { bias: true, gelu: true, residual: false, transposeB: false });
+    const { y } = await dispatch(k, { x, w, b: new Float32Array(N) }, { y: N }, GRID.matmul(M, N), M);
+    expectClose(y, Float64Array.from(xs, geluNew), 1e-6, 1e-7);
+  });
+});
+
+describe('attention', () => {
+  for (const [T, H, HD] of [[1, 2, 32], [19, 3, 32], [70, 2, 64]]) {
+    it(`T=${T} H=${H} head_dim=${HD}`, async () => {
+      const D = H * HD, N = 96;
+      const qkv = rand(T * 3 * D, 10, 2);
+      const k = await attentionKernel(device, H, HD, N);
+      const out = await dispatch(k, { qkv }, { probs: H * T * T, out: T * D }, GRID.attention(T, H), T);
+      const probs = new Float64Array(H * T * T), o = new Float64Array(T * D);
+      for (let h = 0; h < H; h++) {
+        for (let t = 0; t < T; t++) {
+          const s: number[] = [];
+          for (let j = 0; j <= t; j++) {
+            let dot = 0;
+            for (let d = 0; d < HD; d++) dot += qkv[t * 3 * D + h * HD + d] * qkv[j * 3 * D + D + h * HD + d];
+            s.push(dot / Math.sqrt(HD));
+          }
+          const mx = Math.max(...s);
+          const e = s.map((v) => Math.exp(v - mx));
+          const sum = e.reduce((a, b) => a + b, 0);
+          e.forEach((v, j) => { probs[(h * T + t) * T + j] = v / sum; });
+          for (let d = 0; d < HD; d++) {
+            let acc = 0;
+            for (let j = 0; j <= t; j++) acc += probs[(h * T + t) * T + j] * qkv[j * 3 * D + 2 * D + h * HD + d];
+            o[t * D + h * HD + d] = acc;
+          }
+        }
+      }
+      expectClose(out.probs, probs);
+      expectClose(out.out, o);
+    });
+  }
+});
