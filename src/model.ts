@@ -53,8 +53,6 @@ interface Activations {
   logits: GPUBuffer;   // [T, V]
 }
 
-const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-
 export class GPT2 {
   private acts?: Activations;
   private queue: Promise<unknown> = Promise.resolve();
@@ -238,7 +236,8 @@ export class GPT2 {
     const old = this.acts;
     if (old) for (const [key, b] of Object.entries(old)) if (key !== 'capacity') this.pool.destroy(b as GPUBuffer);
     const c = T;
-    const buf = (label: string, floats: number) => this.pool.create(label, floats * 4, STORAGE);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const buf = (label: string, floats: number) => this.pool.create(label, floats * 4, usage);
     this.acts = {
       capacity: c,
       ids: buf('ids', c),

@@ -1,0 +1,12 @@
+// gpt2-taps: GPT-2 on hand-written WGSL kernels with tap buffers. The library entry,
+// the same in a browser and in Node (pass any GPUDevice).
+export { GPT2, type LoadOptions, type RunOptions, type Step } from './model.js';
+export { TapResult, type Tensor } from './taps.js';
+export { GPT2TapsError } from './errors.js';
+export { allTapNames, resolveTaps, tapShape, KNOWN_MODELS, type GPT2Config } from './config.js';
+export { requestDevice, browserDevice } from './device.js';
+export { encode, decode, tokenStrings, ENDOFTEXT_ID } from './tokenizer.js';
+export { compareTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison } from './compare.js';
+export { residualStats, residualTapNames, type LayerResiduals } from './residuals.js';
+export { readHeader, readTensorF32, readTensorI32, readAllTensors, writeSafetensors, bytesSource } from './safetensors.js';
+export { tapsToSafetensors } from './tap-file.js';
