@@ -7,6 +7,6 @@ export { allTapNames, resolveTaps, tapShape, KNOWN_MODELS, type GPT2Config } fro
 export { requestDevice, browserDevice } from './device.js';
 export { encode, decode, tokenStrings, ENDOFTEXT_ID } from './tokenizer.js';
 export { compareTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison } from './compare.js';
-export { residualStats, residualTapNames, type LayerResiduals } from './residuals.js';
+export { residualStats, RESIDUAL_TAPS, type LayerResiduals } from './residuals.js';
 export { readHeader, readTensorF32, readTensorI32, readAllTensors, writeSafetensors, bytesSource } from './safetensors.js';
 export { tapsToSafetensors } from './tap-file.js';

@@ -300,11 +300,14 @@ async function compileKernels(device: GPUDevice, c: GPT2Config): Promise<Kernels
 async function uploadWeights(pool: BufferPool, ckpt: Checkpoint,
   onProgress?: (done: number, total: number | undefined, what: string) => void): Promise<Map<string, GPUBuffer>> {
   const shapes = paramShapes(ckpt.config);
+  const total = [...shapes.values()].reduce((sum, s) => sum + 4 * s.reduce((a, b) => a * b, 1), 0);
   const weights = new Map<string, GPUBuffer>();
-  let i = 0;
+  let done = 0;
   for (const name of shapes.keys()) {
-    weights.set(name, pool.upload(name, await ckpt.read(name)));
-    onProgress?.(++i, shapes.size, 'uploading weights (tensors)');
+    const data = await ckpt.read(name);
+    weights.set(name, pool.upload(name, data));
+    done += data.byteLength;
+    onProgress?.(done, total, 'uploading weights');
   }
   return weights;
 }

@@ -18,12 +18,8 @@ export interface LayerResiduals {
   maxReconstructionError: number; // max |layer l + Δattn + Δmlp - layer l+1| over kept entries
 }
 
-/** The taps the analysis reads. */
-export function residualTapNames(c: GPT2Config): string[] {
-  const names: string[] = [];
-  for (let l = 0; l < c.n_layer; l++) names.push(`hidden_states.${l}`, `h.${l}.attn.c_proj`, `h.${l}.mlp.c_proj`, `h.${l}`);
-  return names;
-}
+/** The taps the analysis reads (hidden_states.l, h.l and both deltas of every layer), as globs. */
+export const RESIDUAL_TAPS = ['hidden_states.*', 'h.*'];
 
 /** Accumulates the sums Pearson's r needs, in float64. */
 class Pearson {

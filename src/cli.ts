@@ -1,0 +1,267 @@
+// The gpt2-taps command line: run (taps to a safetensors file), compare, residuals,
+// tokenize, download. Node backend (Dawn) by default; --backend browser runs the same
+// library in headless Chromium.
+import { parseArgs } from 'node:util';
+import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { GPT2TapsError } from './errors.js';
+import { GPT2 } from './model.js';
+import { TapResult } from './taps.js';
+import { resolveTaps, KNOWN_MODELS, type GPT2Config } from './config.js';
+import { encode, tokenStrings } from './tokenizer.js';
+import { compareTensor, matchTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison } from './compare.js';
+import { residualStats, RESIDUAL_TAPS } from './residuals.js';
+import { bytesSource, readAllTensors, type LoadedTensors } from './safetensors.js';
+import { tapsToSafetensors } from './tap-file.js';
+import { fileSource } from './node/file-source.js';
+import { nodeDevice } from './node/device.js';
+import { browserRun, distDir } from './node/browser.js';
+import { downloadModel } from './node/download.js';
+import { progressBar } from './node/progress.js';
+
+const BUNDLED_MODEL = resolve(distDir(), '..', 'weights', 'gpt2-tiny');
+
+const HELP = `gpt2-taps — GPT-2 on WebGPU with taps after every attention and MLP c_proj
+
+Usage:
+  gpt2-taps run --model M (--text "…" | --ids 1,2,3 | --ids-file ids.json) [--taps all|name,…] [--out taps.safetensors]
+  gpt2-taps residuals --model M (--text "…" | --ids … | --ids-file …) [--threshold 30] [--json]
+  gpt2-taps compare A.safetensors B.safetensors [--rtol ${DEFAULT_RTOL}] [--atol ${DEFAULT_ATOL}] [--json]
+  gpt2-taps tokenize --text "…"
+  gpt2-taps download gpt2|gpt2-medium|gpt2-large|gpt2-xl|distilgpt2 [--dir weights/<name>]
+  gpt2-taps --help | <command> --help
+
+Options:
+  --model M        a folder with model.safetensors (+ config.json), a .safetensors file, or an http(s) URL.
+                   Default: the bundled weights/gpt2-tiny (3 layers, RANDOM weights: numerically exact, meaningless text).
+  --backend B      node (Dawn, default) or browser (headless Chromium through Playwright).
+  --taps           'all' (default) or comma-separated names: input_ids is always written; tap names are
+                   hidden_states.{0..L} (the last has ln_f applied, as in Hugging Face), attentions.{l} [H,T,T],
+                   h.{l}.attn.c_proj, h.{l}.mlp.c_proj (the sublayer deltas, bias included), h.{l} (block output,
+                   raw residual stream), logits [T,V]; globs like 'hidden_states.*'; TransformerLens aliases
+                   blocks.{l}.hook_resid_pre|hook_attn_out|hook_mlp_out|hook_resid_post|attn.hook_pattern.
+  --threshold X    residuals: drop entries where any of the four tensors exceeds X in absolute value (default 30).
+
+compare: for each tensor of B, max|A−B| and max|B|; passes when max|A−B| <= rtol·max|B| + atol.
+  A reference tensor named <name>_last<K> compares with the last K rows of <name>.
+  Exit status 0 all pass, 1 some fail, 2 a tensor of B is missing from A (or bad input).
+`;
+
+const COMMON = {
+  model: { type: 'string' },
+  backend: { type: 'string', default: 'node' },
+  text: { type: 'string' },
+  ids: { type: 'string' },
+  'ids-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Log = (line: string) => void;
+const log: Log = (line) => process.stderr.write(`${line}\n`);
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run': return await runCommand(rest);
+      case 'residuals': return await residualsCommand(rest);
+      case 'compare': return await compareCommand(rest);
+      case 'tokenize': return tokenizeCommand(rest);
+      case 'download': return await downloadCommand(rest);
+      case undefined: case '--help': case '-h': case 'help':
+        process.stdout.write(HELP);
+        return command === undefined ? 2 : 0;
+      default:
+        log(`gpt2-taps: unknown command "${command}"\n`);
+        process.stderr.write(HELP);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof GPT2TapsError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      log(`gpt2-taps: ${(e as Error).message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function parse<T extends Record<string, { type: 'string' | 'boolean'; default?: string | boolean; short?: string }>>(args: string[], options: T) {
+  return parseArgs({ args, options, allowPositionals: true, strict: true });
+}
+
+/** Token ids from --text, --ids or --ids-file (exactly one). */
+function readIds(v: { text?: string; ids?: string; 'ids-file'?: string }): number[] {
+  const given = [v.text !== undefined, v.ids !== undefined, v['ids-file'] !== undefined].filter(Boolean).length;
+  if (given !== 1) throw new GPT2TapsError('give exactly one of --text, --ids, --ids-file');
+  if (v.text !== undefined) return encode(v.text);
+  if (v.ids !== undefined) {
+    return v.ids.split(',').filter((s) => s.trim() !== '').map((s) => {
+      const n = Number(s.trim());
+      if (!Number.isInteger(n)) throw new GPT2TapsError(`--ids: "${s.trim()}" is not an integer token id`);
+      return n;
+    });
+  }
+  const file = v['ids-file']!;
+  let ids: unknown;
+  try {
+    ids = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new GPT2TapsError(`--ids-file ${file}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(ids) || !ids.every((n) => Number.isInteger(n))) {
+    throw new GPT2TapsError(`--ids-file ${file}: expected a JSON array of integer token ids`);
+  }
+  return ids as number[];
+}
+
+function modelPath(v: { model?: string }): string {
+  if (v.model) return v.model;
+  log(`using the bundled model ${BUNDLED_MODEL} (RANDOM weights; see gpt2-taps download)`);
+  return BUNDLED_MODEL;
+}
+
+/** Runs the model on either backend; returns the config and the taps. */
+async function runModel(backend: string, model: string, ids: number[], taps: readonly string[] | 'all'):
+  Promise<{ config: GPT2Config; result: TapResult; file?: Uint8Array }> {
+  if (backend === 'browser') {
+    const r = await browserRun(model, ids, taps, log);
+    r.notes.forEach((n) => log(`note: ${n}`));
+    const loaded = await readAllTensors(bytesSource(r.file));
+    const names = resolveTaps(r.config, taps);
+    const result = new TapResult(r.config, Uint32Array.from(ids), names.map((n) => [n, loaded.floats.get(n)!]));
+    return { config: r.config, result, file: r.file };
+  }
+  if (backend !== 'node') throw new GPT2TapsError(`--backend must be node or browser, got "${backend}"`);
+  const { device, adapterInfo, swiftshader } = await nodeDevice(log);
+  log(`WebGPU adapter: ${adapterInfo}${swiftshader ? ' (CPU emulation)' : ''}`);
+  const bars = new Map<string, ReturnType<typeof progressBar>>();
+  const gpt2 = await GPT2.load(model, {
+    device,
+    onProgress: (done, total, what) => {
+      if (!bars.has(what)) bars.set(what, progressBar(what));
+      bars.get(what)!.update(done, total);
+    },
+  });
+  bars.forEach((b) => b.done());
+  gpt2.notes.forEach((n) => log(`note: ${n}`));
+  try {
+    const result = await gpt2.run(ids, { taps });
+    return { config: gpt2.config, result };
+  } finally {
+    gpt2.dispose();
+    device.destroy();
+  }
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { ...COMMON, taps: { type: 'string', default: 'all' }, out: { type: 'string', default: 'taps.safetensors' } });
+  if (v.help) { process.stdout.write(HELP); return 0; }
+  const ids = readIds(v);
+  const taps = v.taps === 'all' ? 'all' : v.taps.split(',');
+  const t0 = performance.now();
+  const { result, file } = await runModel(v.backend, modelPath(v), ids, taps);
+  const bytes = file ?? tapsToSafetensors(result);
+  const out = resolve(v.out);
+  writeFileSync(`${out}.tmp`, bytes);
+  renameSync(`${out}.tmp`, out);
+  log(`wrote ${out}: input_ids + ${result.names.length} taps, T=${ids.length}, ${(bytes.length / 1e6).toFixed(1)} MB ` +
+    `(${v.backend} backend, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return 0;
+}
+
+async function residualsCommand(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { ...COMMON, threshold: { type: 'string', default: '30' }, json: { type: 'boolean' } });
+  if (v.help) { process.stdout.write(HELP); return 0; }
+  const threshold = Number(v.threshold);
+  if (!(threshold > 0)) throw new GPT2TapsError(`--threshold must be a positive number, got "${v.threshold}"`);
+  const ids = readIds(v);
+  const model = modelPath(v);
+  const { config, result } = await runModel(v.backend, model, ids, RESIDUAL_TAPS);
+  const rows = residualStats(config, result, threshold);
+  if (v.json) {
+    process.stdout.write(JSON.stringify({ tokens: ids.length, threshold, layers: rows }, null, 2) + '\n');
+    return 0;
+  }
+  const f = (r: number) => (Number.isFinite(r) ? r.toFixed(3) : 'n/a');
+  const lines = [
+    `T=${ids.length} tokens, threshold |x| <= ${threshold}; layer l+1 is the block output h.l (for the last layer too: hidden_states.L has ln_f applied)`,
+    'layer  kept/total        r(l, l+1)  r(Δattn, Δmlp)  r(l+Δattn+Δmlp, l+1)  r(l+1−l, Δattn+Δmlp)  max|recon err|',
+    ...rows.map((r) => `${String(r.layer).padStart(5)}  ${`${r.kept}/${r.total}`.padEnd(16)}  ${f(r.rLayers).padStart(9)}  ` +
+      `${f(r.rDeltas).padStart(14)}  ${f(r.rReconstruction).padStart(20)}  ${f(r.rDifference).padStart(20)}  ${r.maxReconstructionError.toExponential(2).padStart(14)}`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+async function loadFile(path: string): Promise<LoadedTensors> {
+  if (!existsSync(path)) throw new GPT2TapsError(`file not found: ${path}`);
+  return readAllTensors(await fileSource(path));
+}
+
+async function compareCommand(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse(args, {
+    rtol: { type: 'string', default: String(DEFAULT_RTOL) }, atol: { type: 'string', default: String(DEFAULT_ATOL) },
+    json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) { process.stdout.write(HELP); return 0; }
+  if (positionals.length !== 2) throw new GPT2TapsError('compare needs two files: gpt2-taps compare A.safetensors B.safetensors');
+  const rtol = Number(v.rtol), atol = Number(v.atol);
+  if (!(rtol >= 0) || !(atol >= 0)) throw new GPT2TapsError('--rtol and --atol must be non-negative numbers');
+  const [a, b] = await Promise.all(positionals.map(loadFile));
+  const lookup = (t: LoadedTensors) => (n: string) => {
+    const f = t.floats.get(n) ?? t.ints.get(n);
+    return f ? { data: Float32Array.from(f.data), shape: f.shape } : undefined;
+  };
+  const rows: Comparison[] = [];
+  const missing: string[] = [];
+  for (const name of [...b.ints.keys(), ...b.floats.keys()]) {
+    const ref = lookup(b)(name)!;
+    const ours = matchTensor(name, lookup(a));
+    if (!ours) { missing.push(name); continue; }
+    if (ours.shape.join() !== ref.shape.join()) {
+      rows.push({ name, shape: ref.shape, maxAbsDiff: Infinity, maxAbsRef: NaN, bound: NaN, pass: false });
+      log(`${name}: shape [${ours.shape}] in A, [${ref.shape}] in B`);
+      continue;
+    }
+    // Integer tensors (input_ids) must match exactly.
+    const exact = b.ints.has(name);
+    rows.push(compareTensor(name, ours.data, ref.data, ref.shape, exact ? 0 : rtol, exact ? 0 : atol));
+  }
+  const failed = rows.filter((r) => !r.pass).length;
+  if (v.json) {
+    process.stdout.write(JSON.stringify({ rtol, atol, passed: rows.length - failed, failed, missing, tensors: rows }, null, 2) + '\n');
+  } else {
+    const w = Math.max(6, ...rows.map((r) => r.name.length));
+    process.stdout.write(`${'tensor'.padEnd(w)}  ${'shape'.padEnd(16)}  max|A−B|    max|B|      bound       result\n`);
+    for (const r of rows) {
+      process.stdout.write(`${r.name.padEnd(w)}  ${`[${r.shape}]`.padEnd(16)}  ${r.maxAbsDiff.toExponential(2).padEnd(10)}  ` +
+        `${r.maxAbsRef.toExponential(2).padEnd(10)}  ${r.bound.toExponential(2).padEnd(10)}  ${r.pass ? 'pass' : 'FAIL'}\n`);
+    }
+    for (const m of missing) process.stdout.write(`${m.padEnd(w)}  missing from A\n`);
+    process.stdout.write(`${rows.length - failed} passed, ${failed} failed, ${missing.length} missing (rtol ${rtol}, atol ${atol})\n`);
+  }
+  return missing.length > 0 ? 2 : failed > 0 ? 1 : 0;
+}
+
+function tokenizeCommand(args: string[]): number {
+  const { values: v } = parse(args, { text: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (v.help) { process.stdout.write(HELP); return 0; }
+  if (v.text === undefined) throw new GPT2TapsError('tokenize needs --text "…"');
+  const ids = encode(v.text);
+  process.stdout.write(`${JSON.stringify(ids)}\n`);
+  const strs = tokenStrings(ids);
+  ids.forEach((id, i) => log(`${String(i).padStart(5)} ${String(id).padStart(6)} ${JSON.stringify(strs[i])}`));
+  return 0;
+}
+
+async function downloadCommand(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse(args, { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  if (v.help || positionals.length !== 1) {
+    process.stdout.write(`gpt2-taps download ${Object.keys(KNOWN_MODELS).join('|')} [--dir weights/<name>]\n`);
+    return v.help ? 0 : 2;
+  }
+  const r = await downloadModel(positionals[0], { dir: v.dir, progress: true, log });
+  for (const f of r.files) log(`${f.file}: ${f.bytes} bytes${f.skipped ? ' (already complete)' : f.resumed ? ' (resumed)' : ''}`);
+  log(`model in ${r.dir}; run: gpt2-taps residuals --model ${r.dir} --text "…"`);
+  return 0;
+}

@@ -1,0 +1,88 @@
+// The browser backend: the same library code, run in headless Chromium through
+// Playwright, on a page served from http://127.0.0.1 (WebGPU needs a secure context).
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GPT2TapsError } from '../errors.js';
+import type { GPT2Config } from '../config.js';
+import { serve } from './serve.js';
+
+/** Chromium flags: WebGPU on (SwiftShader where there is no GPU), GPU timestamps unrounded, quiet networking. */
+export const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-dawn-features=allow_unsafe_apis',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export function chromiumPath(): string {
+  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+  const found = candidates.find((p) => p && existsSync(p));
+  if (!found) {
+    throw new GPT2TapsError('no Chromium found for --backend browser', 'apt-get install chromium, or set CHROMIUM_PATH to a Chrome/Chromium binary');
+  }
+  return found;
+}
+
+/** The package's dist/ folder (runner page and library bundle). */
+export function distDir(): string {
+  return dirname(fileURLToPath(import.meta.url));
+}
+
+/** Mounts a local model (folder or .safetensors file) at /model/ on the runner's server. */
+function modelMounts(model: string): Record<string, string> {
+  const path = resolve(model);
+  if (!existsSync(path)) throw new GPT2TapsError(`model not found: ${path}`);
+  if (statSync(path).isDirectory()) return { '/model/': path };
+  const mounts: Record<string, string> = { '/model/model.safetensors': path };
+  const config = join(dirname(path), 'config.json');
+  if (existsSync(config) && basename(path) !== 'config.json') mounts['/model/config.json'] = config;
+  return mounts;
+}
+
+export interface BrowserRun { config: GPT2Config; notes: string[]; adapter: string; file: Uint8Array }
+
+/** Runs the model on `ids` in headless Chromium and returns the taps as a safetensors file. */
+export async function browserRun(model: string, ids: number[], taps: readonly string[] | 'all',
+  log: (line: string) => void = () => {}): Promise<BrowserRun> {
+  const isUrl = /^https?:\/\//.test(model);
+  let result: Buffer | undefined;
+  const server = await serve({
+    mounts: { '/': distDir(), ...(isUrl ? {} : modelMounts(model)) },
+    onPost: (path, body) => { if (path === '/result') result = body; },
+  });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log(`[browser] ${m.text()}`); });
+    await page.goto(`${server.url}/runner.html`);
+    await page.waitForSelector('body[data-ready="1"]');
+    log('running in headless Chromium');
+    const info = await page.evaluate(async ({ modelUrl, ids, taps }) => {
+      const g = (window as unknown as { gpt2taps: typeof import('../index.js') }).gpt2taps;
+      const device = await g.browserDevice();
+      try {
+        const m = await g.GPT2.load(modelUrl, { device });
+        const out = await m.run(ids, { taps });
+        const res = await fetch('/result', { method: 'POST', body: g.tapsToSafetensors(out) as Uint8Array<ArrayBuffer> });
+        if (!res.ok) throw new Error(`posting the result failed: ${res.status}`);
+        m.dispose();
+        return { config: m.config, notes: m.notes, adapter: `${device.adapterInfo?.vendor ?? ''} ${device.adapterInfo?.architecture ?? ''}`.trim() };
+      } catch (e) {
+        return { error: (e as Error).message };
+      } finally {
+        device.destroy();
+      }
+    }, { modelUrl: isUrl ? model : '/model/', ids, taps });
+    if ('error' in info) throw new GPT2TapsError(`browser backend: ${info.error}`);
+    if (!result) throw new GPT2TapsError('browser backend: the page returned no result');
+    return { ...info, file: new Uint8Array(result.buffer, result.byteOffset, result.byteLength) };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
