@@ -1,0 +1,93 @@
+// The CLI end to end (built bundle, real processes): run on the bundled model with the
+// fixture's prompt ids, then compare against the references, on both backends.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeSafetensors } from '../../src/safetensors.js';
+
+const FIXTURE = new URL('../fixtures/gpt2-tiny/', import.meta.url).pathname;
+const BIN = new URL('../../bin/gpt2-taps.js', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'gpt2-taps-cli-'));
+const prompts = JSON.parse(readFileSync(join(FIXTURE, 'prompts.json'), 'utf8')) as Record<string, number[]>;
+
+function cli(...args: string[]) {
+  const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', timeout: 170_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  for (const [k, ids] of Object.entries(prompts)) writeFileSync(join(dir, `${k}.json`), JSON.stringify(ids));
+  expect(spawnSync('node', ['scripts/build.mjs']).status).toBe(0);
+});
+
+describe('gpt2-taps run + compare', () => {
+  for (const backend of ['node', 'browser']) {
+    for (const prompt of ['seed', 'tale']) {
+      it(`${backend} backend, prompt ${prompt}: every reference tensor passes`, () => {
+        const out = join(dir, `${prompt}-${backend}.safetensors`);
+        const run = cli('run', '--backend', backend, '--ids-file', join(dir, `${prompt}.json`), '--out', out);
+        expect(run.status, run.stderr).toBe(0);
+        expect(run.stderr).toMatch(/RANDOM weights/);
+        const cmp = cli('compare', out, join(FIXTURE, `reference-${prompt}.safetensors`), '--json');
+        expect(cmp.status, cmp.stdout).toBe(0);
+        const report = JSON.parse(cmp.stdout);
+        expect(report.failed).toBe(0);
+        expect(report.passed).toBe(18); // input_ids + 17 reference tensors
+      });
+    }
+  }
+});
+
+describe('gpt2-taps compare exit codes', () => {
+  const a = join(dir, 'a.safetensors'), b = join(dir, 'b.safetensors'), c = join(dir, 'c.safetensors');
+  beforeAll(() => {
+    const t = (data: number[]) => ({ name: 'x', dtype: 'F32' as const, shape: [data.length], data: Float32Array.from(data) });
+    writeFileSync(a, writeSafetensors([t([1, 2, 3])]));
+    writeFileSync(b, writeSafetensors([t([1, 2, 3.001])]));
+    writeFileSync(c, writeSafetensors([t([1, 2, 3]), { ...t([4]), name: 'y' }]));
+  });
+  it('0 when equal, 1 when a tensor is off, 2 when A lacks a tensor of B', () => {
+    expect(cli('compare', a, a).status).toBe(0);
+    const off = cli('compare', a, b);
+    expect(off.status).toBe(1);
+    expect(off.stdout).toMatch(/x .*FAIL/);
+    expect(cli('compare', a, b, '--rtol', '1e-3').status).toBe(0);
+    const missing = cli('compare', a, c);
+    expect(missing.status).toBe(2);
+    expect(missing.stdout).toMatch(/y\s+missing from A/);
+  });
+});
+
+describe('gpt2-taps residuals, tokenize, errors', () => {
+  it('residuals prints r = 1.000 for the reconstruction at every layer', () => {
+    const r = cli('residuals', '--text', 'Plants make fantastic pets because they don\'t leave a mess after you feed them.', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const { layers } = JSON.parse(r.stdout);
+    expect(layers.length).toBe(3);
+    for (const l of layers) {
+      expect(l.rReconstruction.toFixed(3)).toBe('1.000');
+      expect(l.kept).toBe(17 * 128);
+    }
+  });
+
+  it('tokenize recognises <|endoftext|> anywhere', () => {
+    const r = cli('tokenize', '--text', 'a<|endoftext|>b');
+    expect(r.stdout.trim()).toBe('[64,50256,65]');
+  });
+
+  it('bad input gives exit 2 and a message naming the problem', () => {
+    const oov = cli('run', '--ids', '1,50257', '--out', join(dir, 'x.safetensors'));
+    expect(oov.status).toBe(2);
+    expect(oov.stderr).toMatch(/token id 50257 at position 1/);
+    const tap = cli('run', '--ids', '1,2', '--taps', 'h.9', '--out', join(dir, 'x.safetensors'));
+    expect(tap.status).toBe(2);
+    expect(tap.stderr).toMatch(/unknown tap "h.9"[^]*valid taps/);
+    const missing = cli('run', '--model', join(dir, 'nope'), '--ids', '1');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/nope/);
+    expect(cli('frobnicate').status).toBe(2);
+    expect(cli('--help').stdout).toMatch(/Usage:/);
+  });
+});
