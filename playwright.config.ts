@@ -7,6 +7,7 @@ export default defineConfig({
   testDir: 'test/browser',
   timeout: 180_000,
   workers: 1,
+  outputDir: 'test-results/playwright-artifacts',
   reporter: [['list'], ['json', { outputFile: 'test-results/playwright.json' }]],
   use: {
     launchOptions: { executablePath: chromiumPath(), args: CHROMIUM_ARGS },
