@@ -57,6 +57,7 @@ export class GPT2 {
   private acts?: Activations;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  private lost?: GPUDeviceLostInfo;
 
   private constructor(
     readonly device: GPUDevice,
@@ -65,7 +66,9 @@ export class GPT2 {
     private readonly pool: BufferPool,
     private readonly weights: Map<string, GPUBuffer>,
     private readonly kernels: Kernels,
-  ) {}
+  ) {
+    device.lost.then((info) => { this.lost = info; });
+  }
 
   /** Loads a Hugging Face GPT-2 checkpoint (URL, folder/file path in Node, or bytes) onto `device`. */
   static async load(source: ModelSource, opts: LoadOptions): Promise<GPT2> {
@@ -200,21 +203,24 @@ export class GPT2 {
   }
 
   private async runNow(ids: ArrayLike<number>, opts: RunOptions): Promise<TapResult> {
-    if (this.disposed) throw new GPT2TapsError('this model was disposed');
+    this.checkUsable();
     const input = this.checkIds(ids);
     const T = input.length;
     const names = resolveTaps(this.config, opts.taps ?? []);
-    const steps = this.plan(T, names);
     const tapBuffers = new Map<string, GPUBuffer>();
     try {
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      const steps = this.plan(T, names);
       for (const n of names) {
         tapBuffers.set(n, this.pool.create(`tap ${n}`, tapBytes(this.config, n, T), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
       }
       this.writeInputs(input);
-      this.device.pushErrorScope('validation');
       this.device.queue.submit([this.encode(steps, tapBuffers)]);
-      const err = await this.device.popErrorScope();
-      if (err) throw new GPT2TapsError(`GPU validation error during the forward pass: ${err.message}`);
+      const invalid = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      if (invalid) throw new GPT2TapsError(`GPU validation error during the forward pass: ${invalid.message}`);
+      if (oom) throw new GPT2TapsError(`the GPU ran out of memory for T=${T} with ${names.length} taps: ${oom.message}`, 'ask for fewer taps or fewer tokens');
       const tensors = new Map<string, { data: Float32Array; shape: number[] }>();
       await Promise.all(names.map(async (n) => {
         const b = tapBuffers.get(n)!;
@@ -223,14 +229,30 @@ export class GPT2 {
         b.unmap();
         tensors.set(n, { data, shape: tapShape(this.config, n, T) });
       }));
+      if (this.lost) this.checkUsable(); // a lost device may still resolve mapAsync with garbage
       return new TapResult(this.config, input, names.map((n) => [n, tensors.get(n)!]));
+    } catch (e) {
+      // A device lost mid-run makes mapAsync reject with a bare AbortError; say what happened.
+      await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 0))]);
+      this.checkUsable();
+      if (e instanceof GPT2TapsError) throw e;
+      throw new GPT2TapsError(`the forward pass failed: ${(e as Error).message}`);
     } finally {
       for (const b of tapBuffers.values()) this.pool.destroy(b);
     }
   }
 
-  private activations(T: number): Activations {
+  /** Throws a clear error when the model was disposed or its device lost. */
+  private checkUsable(): void {
     if (this.disposed) throw new GPT2TapsError('this model was disposed');
+    if (this.lost) {
+      throw new GPT2TapsError(`the GPU device was lost (${this.lost.reason || 'unknown reason'}): ${this.lost.message || 'no message'}`,
+        'load the model again: GPT2.load(source, { device: a new GPUDevice })');
+    }
+  }
+
+  private activations(T: number): Activations {
+    this.checkUsable();
     if (this.acts && this.acts.capacity >= T) return this.acts;
     const { n_head: H, n_embd: D, vocab_size: V } = this.config;
     const old = this.acts;

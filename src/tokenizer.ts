@@ -24,3 +24,32 @@ export function decode(ids: readonly number[]): string {
 export function tokenStrings(ids: readonly number[]): string[] {
   return ids.map((id) => bpeDecode([id]));
 }
+
+/**
+ * Where `text` may be cut without changing its tokens: at a single space that starts a
+ * word (" word" is one pre-token of GPT-2's BPE, and a pre-token never spans a cut).
+ */
+function safeCut(text: string, from: number): number {
+  for (let i = from; i < text.length - 1; i++) {
+    if (text[i] === ' ' && !/\s/.test(text[i - 1]) && !/\s/.test(text[i + 1])) return i;
+  }
+  return text.length;
+}
+
+/**
+ * encode() in slices of about `chunk` characters, yielding to the event loop between
+ * slices so a page stays responsive on megabytes of text. Same ids as encode().
+ */
+export async function encodeAsync(text: string, opts: { chunk?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<number[]> {
+  const chunk = opts.chunk ?? 16384;
+  const ids: number[] = [];
+  let start = 0;
+  while (start < text.length) {
+    const end = text.length - start <= chunk ? text.length : safeCut(text, start + chunk);
+    for (const id of encode(text.slice(start, end))) ids.push(id);
+    start = end;
+    opts.onProgress?.(start, text.length);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return ids;
+}

@@ -1,0 +1,90 @@
+// GPU resources and failures: no buffer growth over 100 runs, dispose() frees everything,
+// a device lost mid-run rejects the run clearly and the model can be loaded again, and
+// long text is tokenized without blocking the event loop.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { nodeDevice } from '../../src/node/device.js';
+import { GPT2 } from '../../src/model.js';
+import { GPT2TapsError } from '../../src/errors.js';
+import { paramShapes, type GPT2Config } from '../../src/config.js';
+import { writeSafetensors } from '../../src/safetensors.js';
+import { encode, encodeAsync } from '../../src/tokenizer.js';
+
+/** A small random GPT-2 (fast on SwiftShader), as checkpoint bytes plus config.json. */
+function smallModel(): { model: Uint8Array; config: Record<string, unknown> } {
+  const c: GPT2Config = { n_layer: 2, n_head: 2, n_embd: 64, n_positions: 32, vocab_size: 500, layer_norm_epsilon: 1e-5 };
+  let s = 12345;
+  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.2;
+  const tensors = [...paramShapes(c)].map(([name, shape]) => ({
+    name, dtype: 'F32' as const, shape,
+    data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (name.includes('ln') && name.endsWith('weight') ? 1 : rnd())),
+  }));
+  return { model: writeSafetensors(tensors), config: { ...c, activation_function: 'gelu_new' } };
+}
+
+let device: GPUDevice;
+const source = smallModel();
+
+beforeAll(async () => { device = (await nodeDevice()).device; });
+afterAll(() => device?.destroy());
+
+describe('GPU buffers', () => {
+  it('100 consecutive runs keep live GPU buffers and bytes flat', async () => {
+    const model = await GPT2.load(source, { device });
+    await model.run([1, 2, 3, 4, 5, 6, 7, 8], { taps: ['h.*'] }); // largest T first: activations sized once
+    const after1 = model.gpuMemory;
+    const counts = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const T = 1 + (i % 8);
+      await model.run(Array.from({ length: T }, (_, j) => (i * 31 + j) % 500), { taps: i % 2 ? 'all' : ['logits'] });
+      counts.add(JSON.stringify(model.gpuMemory));
+    }
+    expect([...counts]).toEqual([JSON.stringify(after1)]);
+    model.dispose();
+  }, 120_000);
+
+  it('dispose() frees every buffer the model made, and later runs say it was disposed', async () => {
+    const model = await GPT2.load(source, { device });
+    await model.run([1, 2, 3], { taps: 'all' });
+    expect(model.gpuMemory.buffers).toBe(paramShapes(source.config as unknown as GPT2Config).size + 10); // weights + activations
+    model.dispose();
+    expect(model.gpuMemory).toEqual({ buffers: 0, bytes: 0 });
+    await expect(model.run([1])).rejects.toThrow(/disposed/);
+  });
+});
+
+describe('device loss', () => {
+  it('a device destroyed mid-run rejects the run with a clear error; the model loads again on a new device', async () => {
+    const own = (await nodeDevice()).device;
+    const model = await GPT2.load(source, { device: own });
+    const run = model.run(Array.from({ length: 32 }, (_, i) => i), { taps: 'all' });
+    own.destroy();
+    const err = await run.then(() => undefined, (e) => e);
+    expect(err).toBeInstanceOf(GPT2TapsError);
+    expect(String(err.message)).toMatch(/device was lost/);
+    await expect(model.run([1, 2])).rejects.toThrow(/device was lost[^]*load the model again/);
+
+    const fresh = (await nodeDevice()).device;
+    const again = await GPT2.load(source, { device: fresh });
+    const out = await again.run([1, 2], { taps: ['logits'] });
+    expect(out.get('logits').shape).toEqual([2, 500]);
+    expect(out.get('logits').data.every(Number.isFinite)).toBe(true);
+    again.dispose();
+    fresh.destroy();
+  }, 60_000);
+});
+
+describe('long text', () => {
+  it('encodeAsync gives the same ids as encode, yielding to the event loop', async () => {
+    const words = ['plants', 'make', 'fantastic', 'pets', "don't", 'mess', '  spaces', '\n\nnew', 'lines', '1234', 'ünïcödé', '<|endoftext|>', '—', 'x'];
+    let s = 7;
+    const parts: string[] = [];
+    for (let i = 0; i < 60_000; i++) { s = (s * 48271) % 2147483647; parts.push(words[s % words.length]); }
+    const text = parts.join(' ');
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 0);
+    const ids = await encodeAsync(text, { chunk: 4096 });
+    clearInterval(timer);
+    expect(ids).toEqual(encode(text));
+    expect(ticks).toBeGreaterThan(10);
+  });
+});
