@@ -40,6 +40,7 @@ Options:
                    h.{l}.attn.c_proj, h.{l}.mlp.c_proj (the sublayer deltas, bias included), h.{l} (block output,
                    raw residual stream), logits [T,V]; globs like 'hidden_states.*'; TransformerLens aliases
                    blocks.{l}.hook_resid_pre|hook_attn_out|hook_mlp_out|hook_resid_post|attn.hook_pattern.
+  --truncate       keep the first n_positions tokens of a longer input (default: refuse it, saying the limit).
   --threshold X    residuals: drop entries where any of the four tensors exceeds X in absolute value (default 30).
 
 compare: for each tensor of B, max|A−B| and max|B|; passes when max|A−B| <= rtol·max|B| + atol.
@@ -53,6 +54,7 @@ const COMMON = {
   text: { type: 'string' },
   ids: { type: 'string' },
   'ids-file': { type: 'string' },
+  truncate: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -121,14 +123,14 @@ function modelPath(v: { model?: string }): string {
 }
 
 /** Runs the model on either backend; returns the config and the taps. */
-async function runModel(backend: string, model: string, ids: number[], taps: readonly string[] | 'all'):
+async function runModel(backend: string, model: string, ids: number[], taps: readonly string[] | 'all', truncate = false):
   Promise<{ config: GPT2Config; result: TapResult; file?: Uint8Array }> {
   if (backend === 'browser') {
-    const r = await browserRun(model, ids, taps, log);
+    const r = await browserRun(model, ids, taps, log, truncate);
     r.notes.forEach((n) => log(`note: ${n}`));
     const loaded = await readAllTensors(bytesSource(r.file));
     const names = resolveTaps(r.config, taps);
-    const result = new TapResult(r.config, Uint32Array.from(ids), names.map((n) => [n, loaded.floats.get(n)!]));
+    const result = new TapResult(r.config, Uint32Array.from(r.inputIds), names.map((n) => [n, loaded.floats.get(n)!]));
     return { config: r.config, result, file: r.file };
   }
   if (backend !== 'node') throw new GPT2TapsError(`--backend must be node or browser, got "${backend}"`);
@@ -145,7 +147,8 @@ async function runModel(backend: string, model: string, ids: number[], taps: rea
   bars.forEach((b) => b.done());
   gpt2.notes.forEach((n) => log(`note: ${n}`));
   try {
-    const result = await gpt2.run(ids, { taps });
+    const result = await gpt2.run(ids, { taps, truncate });
+    if (result.inputIds.length < ids.length) log(`--truncate: kept the first ${result.inputIds.length} of ${ids.length} tokens (n_positions)`);
     return { config: gpt2.config, result };
   } finally {
     gpt2.dispose();
@@ -159,12 +162,12 @@ async function runCommand(args: string[]): Promise<number> {
   const ids = readIds(v);
   const taps = v.taps === 'all' ? 'all' : v.taps.split(',');
   const t0 = performance.now();
-  const { result, file } = await runModel(v.backend, modelPath(v), ids, taps);
+  const { result, file } = await runModel(v.backend, modelPath(v), ids, taps, v.truncate);
   const bytes = file ?? tapsToSafetensors(result);
   const out = resolve(v.out);
   writeFileSync(`${out}.tmp`, bytes);
   renameSync(`${out}.tmp`, out);
-  log(`wrote ${out}: input_ids + ${result.names.length} taps, T=${ids.length}, ${(bytes.length / 1e6).toFixed(1)} MB ` +
+  log(`wrote ${out}: input_ids + ${result.names.length} taps, T=${result.inputIds.length}, ${(bytes.length / 1e6).toFixed(1)} MB ` +
     `(${v.backend} backend, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   return 0;
 }
@@ -176,15 +179,15 @@ async function residualsCommand(args: string[]): Promise<number> {
   if (!(threshold > 0)) throw new GPT2TapsError(`--threshold must be a positive number, got "${v.threshold}"`);
   const ids = readIds(v);
   const model = modelPath(v);
-  const { config, result } = await runModel(v.backend, model, ids, RESIDUAL_TAPS);
+  const { config, result } = await runModel(v.backend, model, ids, RESIDUAL_TAPS, v.truncate);
   const rows = residualStats(config, result, threshold);
   if (v.json) {
-    process.stdout.write(JSON.stringify({ tokens: ids.length, threshold, layers: rows }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ tokens: result.inputIds.length, threshold, layers: rows }, null, 2) + '\n');
     return 0;
   }
   const f = (r: number) => (Number.isFinite(r) ? r.toFixed(3) : 'n/a');
   const lines = [
-    `T=${ids.length} tokens, threshold |x| <= ${threshold}; layer l+1 is the block output h.l (for the last layer too: hidden_states.L has ln_f applied)`,
+    `T=${result.inputIds.length} tokens, threshold |x| <= ${threshold}; layer l+1 is the block output h.l (for the last layer too: hidden_states.L has ln_f applied)`,
     'layer  kept/total        r(l, l+1)  r(Δattn, Δmlp)  r(l+Δattn+Δmlp, l+1)  r(l+1−l, Δattn+Δmlp)  max|recon err|',
     ...rows.map((r) => `${String(r.layer).padStart(5)}  ${`${r.kept}/${r.total}`.padEnd(16)}  ${f(r.rLayers).padStart(9)}  ` +
       `${f(r.rDeltas).padStart(14)}  ${f(r.rReconstruction).padStart(20)}  ${f(r.rDifference).padStart(20)}  ${r.maxReconstructionError.toExponential(2).padStart(14)}`),

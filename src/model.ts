@@ -20,6 +20,8 @@ export interface LoadOptions {
 export interface RunOptions {
   /** Tap names ('all', names, globs such as 'hidden_states.*', TransformerLens aliases). Default: none. */
   taps?: readonly string[] | 'all';
+  /** Keep only the first n_positions tokens instead of refusing a longer input. */
+  truncate?: boolean;
 }
 
 /** One dispatch of the forward pass, with the taps that read what it wrote. */
@@ -114,7 +116,8 @@ export class GPT2 {
     const { vocab_size: V, n_positions: N } = this.config;
     if (ids.length === 0) throw new GPT2TapsError('no tokens given: the input is empty');
     if (ids.length > N) {
-      throw new GPT2TapsError(`${ids.length} tokens is more than this model's n_positions (${N})`, `shorten the input to at most ${N} tokens`);
+      throw new GPT2TapsError(`${ids.length} tokens is more than this model's n_positions (${N})`,
+        `shorten the input to at most ${N} tokens, or truncate (CLI --truncate, run(ids, { truncate: true }))`);
     }
     const out = new Uint32Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
@@ -204,7 +207,7 @@ export class GPT2 {
 
   private async runNow(ids: ArrayLike<number>, opts: RunOptions): Promise<TapResult> {
     this.checkUsable();
-    const input = this.checkIds(ids);
+    const input = this.checkIds(opts.truncate ? Array.prototype.slice.call(ids, 0, this.config.n_positions) : ids);
     const T = input.length;
     const names = resolveTaps(this.config, opts.taps ?? []);
     const tapBuffers = new Map<string, GPUBuffer>();

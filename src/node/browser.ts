@@ -43,11 +43,11 @@ function modelMounts(model: string): Record<string, string> {
   return mounts;
 }
 
-export interface BrowserRun { config: GPT2Config; notes: string[]; adapter: string; file: Uint8Array }
+export interface BrowserRun { config: GPT2Config; notes: string[]; inputIds: number[]; adapter: string; file: Uint8Array }
 
 /** Runs the model on `ids` in headless Chromium and returns the taps as a safetensors file. */
 export async function browserRun(model: string, ids: number[], taps: readonly string[] | 'all',
-  log: (line: string) => void = () => {}): Promise<BrowserRun> {
+  log: (line: string) => void = () => {}, truncate = false): Promise<BrowserRun> {
   const isUrl = /^https?:\/\//.test(model);
   let result: Buffer | undefined;
   const server = await serve({
@@ -62,22 +62,22 @@ export async function browserRun(model: string, ids: number[], taps: readonly st
     await page.goto(`${server.url}/runner.html`);
     await page.waitForSelector('body[data-ready="1"]');
     log('running in headless Chromium');
-    const info = await page.evaluate(async ({ modelUrl, ids, taps }) => {
+    const info = await page.evaluate(async ({ modelUrl, ids, taps, truncate }) => {
       const g = (window as unknown as { gpt2taps: typeof import('../index.js') }).gpt2taps;
       const device = await g.browserDevice();
       try {
         const m = await g.GPT2.load(modelUrl, { device });
-        const out = await m.run(ids, { taps });
+        const out = await m.run(ids, { taps, truncate });
         const res = await fetch('/result', { method: 'POST', body: g.tapsToSafetensors(out) as Uint8Array<ArrayBuffer> });
         if (!res.ok) throw new Error(`posting the result failed: ${res.status}`);
         m.dispose();
-        return { config: m.config, notes: m.notes, adapter: `${device.adapterInfo?.vendor ?? ''} ${device.adapterInfo?.architecture ?? ''}`.trim() };
+        return { config: m.config, notes: m.notes, inputIds: Array.from(out.inputIds), adapter: `${device.adapterInfo?.vendor ?? ''} ${device.adapterInfo?.architecture ?? ''}`.trim() };
       } catch (e) {
         return { error: (e as Error).message };
       } finally {
         device.destroy();
       }
-    }, { modelUrl: isUrl ? model : '/model/', ids, taps });
+    }, { modelUrl: isUrl ? model : '/model/', ids, taps, truncate });
     if ('error' in info) throw new GPT2TapsError(`browser backend: ${info.error}`);
     if (!result) throw new GPT2TapsError('browser backend: the page returned no result');
     return { ...info, file: new Uint8Array(result.buffer, result.byteOffset, result.byteLength) };

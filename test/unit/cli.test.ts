@@ -87,6 +87,16 @@ describe('gpt2-taps residuals, tokenize, errors', () => {
     const missing = cli('run', '--model', join(dir, 'nope'), '--ids', '1');
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/nope/);
+    const empty = cli('run', '--text', '', '--out', join(dir, 'x.safetensors'));
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toMatch(/empty/);
+    const long = 'word '.repeat(300);
+    const tooLong = cli('run', '--text', long, '--taps', 'logits', '--out', join(dir, 'x.safetensors'));
+    expect(tooLong.status).toBe(2);
+    expect(tooLong.stderr).toMatch(/301 tokens is more than this model's n_positions \(256\)/);
+    const truncated = cli('run', '--text', long, '--truncate', '--taps', 'h.0', '--out', join(dir, 'x.safetensors'));
+    expect(truncated.status, truncated.stderr).toBe(0);
+    expect(truncated.stderr).toMatch(/kept the first 256 of 301 tokens[^]*T=256/);
     expect(cli('frobnicate').status).toBe(2);
     expect(cli('--help').stdout).toMatch(/Usage:/);
   });
