@@ -5,6 +5,8 @@
 // and of the server's size, so a final file is always whole. An interrupted download keeps its
 // .part, and the next run asks for the rest with a Range request.
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { GPT2TapsError } from '../errors.js';
 import { KNOWN_MODELS, type KnownModelName } from '../config.js';
@@ -116,6 +118,29 @@ async function headSize(ctx: Ctx, url: string): Promise<number | undefined> {
   await discard(res);
   if (!res.ok) throw httpError(res, url);
   return contentLength(res);
+}
+
+/**
+ * The file's sha256 as the hub states it: large (LFS) files answer /resolve/ with a redirect
+ * carrying `X-Linked-Etag: "<sha256>"`. Read without following the redirect; undefined when
+ * the server states none (small files, mirrors).
+ */
+async function statedSha256(ctx: Ctx, url: string): Promise<string | undefined> {
+  let res: Response;
+  try {
+    res = await ctx.fetch(url, { method: 'HEAD', redirect: 'manual', headers: { 'accept-encoding': 'identity' } });
+  } catch {
+    return undefined;
+  }
+  await discard(res);
+  const tag = (res.headers.get('x-linked-etag') ?? '').replace(/^W\//, '').replace(/"/g, '').toLowerCase();
+  return /^[0-9a-f]{64}$/.test(tag) ? tag : undefined;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 /**
@@ -286,6 +311,18 @@ async function downloadFile(ctx: Ctx, url: string, dir: string, file: string): P
     break;
   }
 
+  const sha = await statedSha256(ctx, url);
+  if (sha) {
+    const got = await sha256File(partPath);
+    if (got !== sha) {
+      await rm(partPath, { force: true });
+      throw new GPT2TapsError(
+        `${file} from ${url} failed its checksum: sha256 ${got}, the server states ${sha}; the download was discarded`,
+        're-run the same command to download it again',
+      );
+    }
+    ctx.log(`${file}: sha256 verified`);
+  }
   if (isSafetensors) {
     const problem = await safetensorsHeaderProblem(partPath);
     if (problem) {

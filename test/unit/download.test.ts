@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { downloadModel } from '../../src/node/download.js';
 import { progressBar } from '../../src/node/progress.js';
@@ -35,6 +36,8 @@ interface Switches {
   status?: number;
   /** Serve these bytes instead of the fixture. */
   override?: Record<string, Buffer>;
+  /** On the redirect (as the hub does for LFS files), state this sha256 in X-Linked-Etag. */
+  linkedSha256?: string;
 }
 
 interface Seen { method: string; path: string; range?: string }
@@ -52,7 +55,8 @@ function handle(method: string, path: string, range: string | undefined, res: Se
   }
   let m = /^\/(.+)\/resolve\/main\/([^/]+)$/.exec(path);
   if (m && sw.redirect) {
-    res.writeHead(302, { location: `/cdn/${m[1]}/${m[2]}` }).end();
+    const tag = sw.linkedSha256 && m[2] === 'model.safetensors' ? { 'x-linked-etag': `"${sw.linkedSha256}"` } : {};
+    res.writeHead(302, { location: `/cdn/${m[1]}/${m[2]}`, ...tag }).end();
     return;
   }
   if (!m) m = /^\/cdn\/(.+)\/([^/]+)$/.exec(path);
@@ -341,5 +345,22 @@ describe('progressBar', () => {
     expect(text).toMatch(/^\rweights \[\.{30}\] 0% 0\.0\/27\.7 MB\x1b\[K/);
     expect(text).toMatch(/\rweights \[#{30}\] 100% 27\.7\/27\.7 MB/); // the last update (complete) is always drawn
     expect(text.endsWith('weights loaded\x1b[K\n')).toBe(true);
+  });
+});
+
+describe('checksums stated by the hub (X-Linked-Etag)', () => {
+  it('a matching sha256 is verified; a mismatching one discards the file and caches nothing', async () => {
+    const good = createHash('sha256').update(FILES['model.safetensors']).digest('hex');
+    sw = { redirect: true, linkedSha256: good };
+    const lines: string[] = [];
+    const ok = await downloadModel('gpt2', { dir: join(dir, 'sha-ok'), baseUrl: base, log: (l) => lines.push(l) });
+    expect(ok.files.map((f) => f.file)).toEqual(['config.json', 'model.safetensors']);
+    expect(lines.join('\n')).toMatch(/model.safetensors: sha256 verified/);
+
+    sw = { redirect: true, linkedSha256: 'ab'.repeat(32) };
+    const target = join(dir, 'sha-bad');
+    await expect(downloadModel('gpt2', { dir: target, baseUrl: base })).rejects.toThrow(/failed its checksum[^]*discarded/);
+    expect(existsSync(join(target, 'model.safetensors'))).toBe(false);
+    expect(existsSync(join(target, 'model.safetensors.part'))).toBe(false);
   });
 });
