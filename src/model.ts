@@ -60,6 +60,11 @@ export class GPT2 {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
   private lost?: GPUDeviceLostInfo;
+  private uncaptured: string[] = [];
+  private readonly onUncaptured = (ev: Event) => {
+    // Errors outside our error scopes (e.g. from other code sharing the device): surfaced by the next run.
+    this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message);
+  };
 
   private constructor(
     readonly device: GPUDevice,
@@ -70,6 +75,7 @@ export class GPT2 {
     private readonly kernels: Kernels,
   ) {
     device.lost.then((info) => { this.lost = info; });
+    device.addEventListener('uncapturederror', this.onUncaptured);
   }
 
   /** Loads a Hugging Face GPT-2 checkpoint (URL, folder/file path in Node, or bytes) onto `device`. */
@@ -107,6 +113,7 @@ export class GPT2 {
   /** Frees every GPU buffer this model made. The device stays the caller's. */
   dispose(): void {
     this.disposed = true;
+    this.device.removeEventListener('uncapturederror', this.onUncaptured);
     this.pool.destroyAll();
     this.acts = undefined;
   }
@@ -233,6 +240,8 @@ export class GPT2 {
         tensors.set(n, { data, shape: tapShape(this.config, n, T) });
       }));
       if (this.lost) this.checkUsable(); // a lost device may still resolve mapAsync with garbage
+      const uncaptured = this.uncaptured.splice(0);
+      if (uncaptured.length > 0) throw new GPT2TapsError(`uncaptured GPU error on this device: ${uncaptured.join('; ')}`);
       return new TapResult(this.config, input, names.map((n) => [n, tensors.get(n)!]));
     } catch (e) {
       // A device lost mid-run makes mapAsync reject with a bare AbortError; say what happened.

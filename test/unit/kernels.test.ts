@@ -105,6 +105,14 @@ describe('binding tables match the WGSL files', () => {
   });
 });
 
+describe('shader errors', () => {
+  it('a compilation error names the kernel, the line and column, and shows the line', async () => {
+    const { createKernel } = await import('../../src/gpu.js');
+    const code = '// broken — a kernel with a type error\n@compute @workgroup_size(1)\nfn main() {\n  let x: u32 = 1.5;\n}\n';
+    await expect(createKernel(device, 'broken', code, [], {})).rejects.toThrow(/shader broken failed to compile:\nbroken\.wgsl:4:\d+ error: [^]*let x: u32 = 1\.5;/);
+  });
+});
+
 describe('embedding', () => {
   for (const [T, D] of [[1, 96], [37, 128]]) {
     it(`T=${T} D=${D}`, async () => {
