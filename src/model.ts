@@ -32,7 +32,7 @@ export interface Step {
   grid: [number, number, number];
   flops: number;        // for the profiler: arithmetic of this dispatch
   bytes: number;        // and the bytes it must move at least once
-  taps: { name: string; buffer: GPUBuffer; bytes: number }[];
+  taps: { name: string; buffer: GPUBuffer }[];  // the taps that can be copied right after it
 }
 
 interface Kernels {
@@ -57,6 +57,7 @@ interface Activations {
 
 export class GPT2 {
   private acts?: Activations;
+  private planned?: { T: number; acts: Activations; steps: Step[] };
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
   private lost?: GPUDeviceLostInfo;
@@ -116,6 +117,7 @@ export class GPT2 {
     this.device.removeEventListener('uncapturederror', this.onUncaptured);
     this.pool.destroyAll();
     this.acts = undefined;
+    this.planned = undefined;
   }
 
   /** Validates token ids against the vocabulary and n_positions. */
@@ -138,16 +140,20 @@ export class GPT2 {
   }
 
   /**
-   * The forward pass as a flat list of dispatches, for T tokens, with tap copies for
-   * `tapNames`. Tap buffers are created here (MAP_READ | COPY_DST) and owned by the caller.
+   * The forward pass for T tokens as a flat list of dispatches, each with the taps that
+   * can be copied right after it. Built once per T (and activation buffers) and reused.
    */
-  plan(T: number, tapNames: readonly string[]): Step[] {
-    const { n_layer: L, n_head: H, n_embd: D, vocab_size: V } = this.config;
+  plan(T: number): Step[] {
     const a = this.activations(T);
+    if (this.planned?.T !== T || this.planned.acts !== a) this.planned = { T, acts: a, steps: this.buildPlan(T, a) };
+    return this.planned.steps;
+  }
+
+  private buildPlan(T: number, a: Activations): Step[] {
+    const { n_layer: L, n_head: H, n_embd: D, vocab_size: V } = this.config;
     const w = (name: string) => this.weights.get(name)!;
     const k = this.kernels;
     const dev = this.device;
-    const wanted = new Set(tapNames);
     const steps: Step[] = [];
     const f = 4; // bytes per float
 
@@ -155,14 +161,14 @@ export class GPT2 {
       flops: number, bytes: number, taps: [string, GPUBuffer][] = []): void => {
       steps.push({
         label, kernel, grid, flops, bytes, group: bindGroup(dev, kernel, buffers, label),
-        taps: taps.filter(([n]) => wanted.has(n)).map(([name, buffer]) => ({ name, buffer, bytes: tapBytes(this.config, name, T) })),
+        taps: taps.map(([name, buffer]) => ({ name, buffer })),
       });
     };
     // flops and bytes of each kernel, from its shapes (used by the profiler's roofline).
     const matmul = (M: number, K: number, N: number) => ({ flops: 2 * M * K * N, bytes: f * (M * K + K * N + M * N + N) });
     const ln = { flops: 8 * T * D, bytes: f * (2 * T * D + 2 * D) };
-    const layernorm = (label: string, prefix: string, out: GPUBuffer, taps: [string, GPUBuffer][] = []) =>
-      step(label, k.layernorm, { x: a.x, gamma: w(`${prefix}.weight`), beta: w(`${prefix}.bias`), y: out, params: a.params },
+    const layernorm = (label: string, out: GPUBuffer, taps: [string, GPUBuffer][] = []) =>
+      step(label, k.layernorm, { x: a.x, gamma: w(`${label}.weight`), beta: w(`${label}.bias`), y: out, params: a.params },
         GRID.layernorm(T), ln.flops, ln.bytes, taps);
     const linear = (label: string, kernel: Kernel, K: number, N: number, x: GPUBuffer, y: GPUBuffer,
       extra: Record<string, GPUBuffer>, taps: [string, GPUBuffer][] = []) => {
@@ -175,14 +181,14 @@ export class GPT2 {
 
     for (let l = 0; l < L; l++) {
       const p = `h.${l}`;
-      layernorm(`${p}.ln_1`, `${p}.ln_1`, a.ln);
+      layernorm(`${p}.ln_1`, a.ln);
       linear(`${p}.attn.c_attn`, k.cAttn, D, 3 * D, a.ln, a.qkv,
         { w: w(`${p}.attn.c_attn.weight`), b: w(`${p}.attn.c_attn.bias`) });
       step(`${p}.attn`, k.attention, { qkv: a.qkv, probs: a.probs, out: a.attn, params: a.params }, GRID.attention(T, H),
         H * T * T * (4 * D / H + 4), f * (3 * T * D + H * T * T + T * D), [[`attentions.${l}`, a.probs]]);
       linear(`${p}.attn.c_proj`, k.attnProj, D, D, a.attn, a.delta,
         { w: w(`${p}.attn.c_proj.weight`), b: w(`${p}.attn.c_proj.bias`), r: a.x }, [[`${p}.attn.c_proj`, a.delta]]);
-      layernorm(`${p}.ln_2`, `${p}.ln_2`, a.ln);
+      layernorm(`${p}.ln_2`, a.ln);
       linear(`${p}.mlp.c_fc`, k.cFc, D, 4 * D, a.ln, a.fc,
         { w: w(`${p}.mlp.c_fc.weight`), b: w(`${p}.mlp.c_fc.bias`) });
       linear(`${p}.mlp.c_proj`, k.mlpProj, 4 * D, D, a.fc, a.delta,
@@ -190,7 +196,7 @@ export class GPT2 {
         [[`${p}.mlp.c_proj`, a.delta], [p, a.x], ...(l < L - 1 ? [[`hidden_states.${l + 1}`, a.x] as [string, GPUBuffer]] : [])]);
     }
 
-    layernorm('ln_f', 'ln_f', a.ln, [[`hidden_states.${L}`, a.ln]]);
+    layernorm('ln_f', a.ln, [[`hidden_states.${L}`, a.ln]]);
     linear('lm_head', k.lmHead, D, V, a.ln, a.logits, { w: w('wte.weight') }, [['logits', a.logits]]);
     return steps;
   }
@@ -202,12 +208,19 @@ export class GPT2 {
     this.device.queue.writeBuffer(a.params, 0, new Uint32Array([ids.length, 0, 0, 0]));
   }
 
-  /** Encodes the planned steps, with a copy into its tap buffer after each tapped dispatch. */
-  encode(steps: Step[], tapBuffers: Map<string, GPUBuffer>, timestampWrites?: (i: number) => GPUComputePassTimestampWrites | undefined): GPUCommandBuffer {
+  /**
+   * Encodes the planned steps for T tokens; right after a dispatch, copies what it wrote
+   * into the buffer of each requested tap (tapBuffers: name → MAP_READ | COPY_DST buffer).
+   */
+  encode(steps: Step[], T: number, tapBuffers: Map<string, GPUBuffer>,
+    timestampWrites?: (i: number) => GPUComputePassTimestampWrites | undefined): GPUCommandBuffer {
     const encoder = this.device.createCommandEncoder({ label: 'gpt2 forward' });
     steps.forEach((s, i) => {
       encodeDispatch(encoder, s.kernel, s.group, s.grid, s.label, timestampWrites?.(i));
-      for (const t of s.taps) encoder.copyBufferToBuffer(t.buffer, 0, tapBuffers.get(t.name)!, 0, t.bytes);
+      for (const t of s.taps) {
+        const dst = tapBuffers.get(t.name);
+        if (dst) encoder.copyBufferToBuffer(t.buffer, 0, dst, 0, tapBytes(this.config, t.name, T));
+      }
     });
     return encoder.finish();
   }
@@ -221,12 +234,12 @@ export class GPT2 {
     try {
       this.device.pushErrorScope('out-of-memory');
       this.device.pushErrorScope('validation');
-      const steps = this.plan(T, names);
+      const steps = this.plan(T);
       for (const n of names) {
         tapBuffers.set(n, this.pool.create(`tap ${n}`, tapBytes(this.config, n, T), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
       }
       this.writeInputs(input);
-      this.device.queue.submit([this.encode(steps, tapBuffers)]);
+      this.device.queue.submit([this.encode(steps, T, tapBuffers)]);
       const invalid = await this.device.popErrorScope();
       const oom = await this.device.popErrorScope();
       if (invalid) throw new GPT2TapsError(`GPU validation error during the forward pass: ${invalid.message}`);
@@ -269,6 +282,7 @@ export class GPT2 {
     const { n_head: H, n_embd: D, vocab_size: V } = this.config;
     const old = this.acts;
     if (old) for (const [key, b] of Object.entries(old)) if (key !== 'capacity') this.pool.destroy(b as GPUBuffer);
+    this.planned = undefined;
     const c = T;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const buf = (label: string, floats: number) => this.pool.create(label, floats * 4, usage);
