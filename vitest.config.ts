@@ -13,5 +13,6 @@ export default defineConfig({
     include: ['test/unit/**/*.test.ts'],
     pool: 'forks',
     testTimeout: 120_000,
+    hookTimeout: 120_000,
   },
 });

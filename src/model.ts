@@ -102,7 +102,8 @@ export class GPT2 {
   }
 
   /**
-   * Runs the forward pass on token ids and reads back the requested taps. Calls are
+   * Runs the forward pass on token ids and reads back the requested taps. The pass stops
+   * after the deepest requested tap (a run without taps runs it whole). Calls are
    * queued: concurrent runs never share activation or tap buffers.
    */
   run(ids: ArrayLike<number>, opts: RunOptions = {}): Promise<TapResult> {
@@ -234,7 +235,12 @@ export class GPT2 {
     try {
       this.device.pushErrorScope('out-of-memory');
       this.device.pushErrorScope('validation');
-      const steps = this.plan(T);
+      // Stop after the dispatch that writes the deepest requested tap: asking for h.0 alone
+      // runs block 0 only, and no LM head unless logits are asked for. No taps: the whole pass.
+      const plan = this.plan(T);
+      const wanted = new Set(names);
+      const last = plan.findLastIndex((step) => step.taps.some((t) => wanted.has(t.name)));
+      const steps = names.length === 0 ? plan : plan.slice(0, last + 1);
       for (const n of names) {
         tapBuffers.set(n, this.pool.create(`tap ${n}`, tapBytes(this.config, n, T), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
       }
