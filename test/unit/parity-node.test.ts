@@ -71,6 +71,9 @@ describe('taps', () => {
     expect(some.names).toEqual(['hidden_states.0', 'hidden_states.1', 'h.1.attn.c_proj', 'hidden_states.2', 'hidden_states.3']);
     expect(some.get('blocks.1.hook_attn_out').data).toEqual(all.get('h.1.attn.c_proj').data);
     expect(some.get('hidden_states.3').data).toEqual(all.get('hidden_states.3').data);
+    // A run that stops early (after block 0) gives the same tap as the whole pass.
+    const early = await model.run(ids, { taps: ['h.0'] });
+    expect(early.get('h.0').data).toEqual(all.get('h.0').data);
   });
 
   it('concurrent runs are queued and never mix taps', async () => {
