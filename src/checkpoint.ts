@@ -20,6 +20,62 @@ export interface Checkpoint {
   readonly header: SafetensorsHeader;
 }
 
+export interface OpenCheckpointOptions {
+  /**
+   * When true, `read(name)` scans each tensor it returns and throws a GPT2TapsError naming the
+   * tensor and its first NaN / ±Inf (index and value). Default false (no scan).
+   */
+  checkFinite?: boolean;
+}
+
+/** A non-finite parameter value: the tensor, the flat (row-major) index and the value. */
+export interface NonFinite {
+  name: string;
+  index: number;
+  value: number;
+}
+
+/** Unchecked readers of the checkpoints made here, so findNonFinite works whatever checkFinite is. */
+const rawReaders = new WeakMap<Checkpoint, (name: string) => Promise<Float32Array<ArrayBuffer>>>();
+
+/** Index of the first NaN or ±Inf in `data`, or -1. */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    // v - v is NaN exactly for NaN and ±Inf; this stays fast on large tensors.
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
+/** "1234 ([9, 82])": a flat index with its multi-dimensional form. */
+function fmtIndex(index: number, shape: readonly number[]): string {
+  if (shape.length < 2) return String(index);
+  const idx: number[] = [];
+  let rest = index;
+  for (let k = shape.length - 1; k >= 0; k--) {
+    idx.unshift(rest % shape[k]!);
+    rest = Math.floor(rest / shape[k]!);
+  }
+  return `${index} (${fmtShape(idx)})`;
+}
+
+/**
+ * Scans every parameter of `ckpt` for NaN and ±Inf. Returns one entry per bad tensor, for its
+ * first non-finite value, in parameter order; an empty list when every value is finite. Reads
+ * each tensor once (ignores `checkFinite`, so it works on any checkpoint).
+ */
+export async function findNonFinite(ckpt: Checkpoint): Promise<NonFinite[]> {
+  const read = rawReaders.get(ckpt) ?? ((name: string) => ckpt.read(name));
+  const found: NonFinite[] = [];
+  for (const name of ckpt.tensors.keys()) {
+    const data = await read(name);
+    const index = firstNonFinite(data);
+    if (index >= 0) found.push({ name, index, value: data[index]! });
+  }
+  return found;
+}
+
 /** The causal-mask buffers that GPT-2 checkpoints hold next to the parameters. Exact match only. */
 const MASK_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
 
@@ -38,7 +94,11 @@ function listSome(names: string[], n = 5): string {
  * config from `configJson` when given (else infers it from the shapes), and checks that every
  * parameter is present with exactly the expected shape and a float dtype.
  */
-export async function openCheckpoint(src: ByteSource, configJson?: Record<string, unknown>): Promise<Checkpoint> {
+export async function openCheckpoint(
+  src: ByteSource,
+  configJson?: Record<string, unknown>,
+  options: OpenCheckpointOptions = {},
+): Promise<Checkpoint> {
   const label = src.label ?? 'checkpoint';
   const header = await readHeader(src);
   const notes: string[] = [];
@@ -61,15 +121,23 @@ export async function openCheckpoint(src: ByteSource, configJson?: Record<string
   const shapes = new Map<string, number[]>([...byName].map(([k, t]) => [k, t.shape]));
   let config: GPT2Config;
   if (configJson) {
-    config = configFromJSON(configJson);
+    try {
+      config = configFromJSON(configJson);
+    } catch (e) {
+      if (e instanceof GPT2TapsError) throw new GPT2TapsError(`${label}: config.json is invalid: ${e.message.replace(/^config: /, '')}`);
+      throw e;
+    }
   } else {
     const inferred = inferConfig(shapes);
     config = inferred.config;
     if (inferred.note) notes.push(inferred.note);
     else notes.push(`config.json not given: inferred n_layer ${config.n_layer}, n_head ${config.n_head}, n_embd ${config.n_embd} from the tensor shapes`);
   }
-  const disagree = configJson ? 'config.json disagrees with the checkpoint: ' : '';
   const cfgText = `n_layer ${config.n_layer}, n_head ${config.n_head}, n_embd ${config.n_embd}, n_positions ${config.n_positions}, vocab_size ${config.vocab_size}`;
+  // With a config.json, name the fields that the tensor shapes contradict, e.g. "n_embd 64 vs 128 in the tensors".
+  const disagree = configJson ? 'config.json disagrees with the checkpoint: ' : '';
+  const diffs = configJson ? configDiffs(config, byName) : [];
+  const why = diffs.length > 0 ? ` (config.json: ${diffs.join('; ')})` : '';
 
   const expected = paramShapes(config);
   const unexpected = [...byName.keys()].filter((k) => !expected.has(k)).map((k) => original.get(k)!);
@@ -77,13 +145,13 @@ export async function openCheckpoint(src: ByteSource, configJson?: Record<string
     const t = byName.get(name);
     if (!t) {
       throw new GPT2TapsError(
-        `${label}: ${disagree}tensor ${name} is missing`,
+        `${label}: ${disagree}tensor ${name} is missing${why}`,
         configJson ? `config.json says ${cfgText}` : `expected every parameter of a GPT-2 with ${cfgText}`,
       );
     }
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new GPT2TapsError(
-        `${label}: ${disagree}${name} has shape ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`,
+        `${label}: ${disagree}${name} has shape ${fmtShape(t.shape)}, expected ${fmtShape(shape)}${why}`,
         configJson ? `config.json says ${cfgText}` : undefined,
       );
     }
@@ -93,7 +161,7 @@ export async function openCheckpoint(src: ByteSource, configJson?: Record<string
   }
   if (unexpected.length > 0) {
     throw new GPT2TapsError(
-      `${label}: ${disagree}unexpected tensors that are not GPT-2 parameters: ${listSome(unexpected)}`,
+      `${label}: ${disagree}unexpected tensors that are not GPT-2 parameters: ${listSome(unexpected)}${why}`,
       configJson ? `config.json says ${cfgText}` : 'is this a GPT-2 checkpoint (Hugging Face GPT2LMHeadModel / GPT2Model)?',
     );
   }
@@ -110,16 +178,53 @@ export async function openCheckpoint(src: ByteSource, configJson?: Record<string
 
   const tensors = new Map<string, TensorInfo>([...expected.keys()].map((k) => [k, byName.get(k)!]));
   const storedBytes = [...tensors.values()].reduce((s, t) => s + (t.end - t.begin), 0);
-  return {
+  const readRaw = async (name: string): Promise<Float32Array<ArrayBuffer>> => {
+    const t = tensors.get(name);
+    if (!t) throw new GPT2TapsError(`${label}: "${name}" is not a parameter of this model`, 'names look like wte.weight, h.0.attn.c_attn.weight, ln_f.bias');
+    return readTensorF32(src, header, t.name);
+  };
+  const checkFinite = options.checkFinite === true;
+  const ckpt: Checkpoint = {
     config,
     notes,
     tensors,
     storedBytes,
     header,
     async read(name: string): Promise<Float32Array<ArrayBuffer>> {
-      const t = tensors.get(name);
-      if (!t) throw new GPT2TapsError(`${label}: "${name}" is not a parameter of this model`, 'names look like wte.weight, h.0.attn.c_attn.weight, ln_f.bias');
-      return readTensorF32(src, header, t.name);
+      const data = await readRaw(name);
+      if (checkFinite) {
+        const index = firstNonFinite(data);
+        if (index >= 0) {
+          const t = tensors.get(name)!;
+          const stored = t.name !== name ? ` (stored as "${t.name}")` : '';
+          throw new GPT2TapsError(
+            `${label}: parameter ${name}${stored} has a non-finite value: ${data[index]} at index ${fmtIndex(index, t.shape)} of shape ${fmtShape(t.shape)}`,
+            'the checkpoint is corrupt or was saved from a diverged training run',
+          );
+        }
+      }
+      return data;
     },
   };
+  rawReaders.set(ckpt, readRaw);
+  return ckpt;
+}
+
+/** The config fields that the tensor shapes contradict, as "n_embd 64 vs 128 in the tensors". */
+function configDiffs(config: GPT2Config, byName: ReadonlyMap<string, TensorInfo>): string[] {
+  const diffs: string[] = [];
+  const say = (field: keyof GPT2Config, seen: number | undefined, where: string) => {
+    if (seen !== undefined && seen !== config[field]) diffs.push(`${field} ${config[field]} vs ${seen} in ${where}`);
+  };
+  const wte = byName.get('wte.weight')?.shape;
+  const wpe = byName.get('wpe.weight')?.shape;
+  if (wte?.length === 2) {
+    say('vocab_size', wte[0], 'wte.weight');
+    say('n_embd', wte[1], 'wte.weight');
+  }
+  if (wpe?.length === 2) say('n_positions', wpe[0], 'wpe.weight');
+  let layers = 0;
+  while (byName.has(`h.${layers}.ln_1.weight`)) layers++;
+  if (layers > 0) say('n_layer', layers, `the tensors (h.0 … h.${layers - 1})`);
+  return diffs;
 }

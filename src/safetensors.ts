@@ -105,6 +105,15 @@ export async function readHeader(src: ByteSource): Promise<SafetensorsHeader> {
     throw bad(`header is not valid JSON (${(e as Error).message})`);
   }
   if (!isPlainObject(json)) throw bad(`header JSON is not an object (got ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json})`);
+  // JSON.parse silently keeps the last of duplicate keys, so scan the text for them.
+  const dup = findDuplicateKey(text);
+  if (dup) {
+    if (dup.path.length === 0) {
+      throw bad(dup.key === '__metadata__' ? 'header has "__metadata__" twice' : `duplicate tensor name "${dup.key}" in the header`);
+    }
+    const where = dup.path[0] === '__metadata__' ? '__metadata__' : `tensor "${dup.path[0]}"`;
+    throw bad(`${where}: duplicate key "${dup.key}"${dup.path.length > 1 ? ` (in ${dup.path.slice(1).map((k) => JSON.stringify(k)).join(' → ')})` : ''}`);
+  }
 
   const dataOffset = 8 + n;
   const dataLength = fileLength - dataOffset;
@@ -125,7 +134,7 @@ export async function readHeader(src: ByteSource): Promise<SafetensorsHeader> {
     if (dtype === undefined) throw bad(`${t}: missing field "dtype"`);
     if (shape === undefined) throw bad(`${t}: missing field "shape"`);
     if (offsets === undefined) throw bad(`${t}: missing field "data_offsets"`);
-    if (typeof dtype !== 'string' || !(dtype in DTYPE_SIZES)) {
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZES, dtype)) {
       throw bad(`${t}: unknown dtype ${JSON.stringify(dtype)}`, `known dtypes: ${Object.keys(DTYPE_SIZES).join(', ')}`);
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -136,20 +145,31 @@ export async function readHeader(src: ByteSource): Promise<SafetensorsHeader> {
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end) throw bad(`${t}: data_offsets [${begin}, ${end}] has begin > end`);
-    if (end > dataLength) {
-      throw bad(`${t}: data_offsets end ${end} is beyond the data section (${dataLength} bytes)`, 'the file is truncated?');
+    const dims = shape as number[];
+    const size = DTYPE_SIZES[dtype]!;
+    // Byte count, guarded against overflow (a zero dimension makes any shape empty).
+    let expected = dims.includes(0) ? 0 : size;
+    for (const d of dims) {
+      expected *= d;
+      if (expected > Number.MAX_SAFE_INTEGER) {
+        throw bad(`${t}: shape ${fmtShape(dims)} × ${dtype} (${size} bytes) overflows: more than 2^53 bytes`);
+      }
     }
-    // Element count, guarded against overflow: any count whose bytes exceed the span is wrong anyway.
-    let count = 1;
-    for (const d of shape as number[]) {
-      count *= d;
-      if (count > Number.MAX_SAFE_INTEGER) break;
-    }
-    const expected = count * DTYPE_SIZES[dtype]!;
     if (expected !== end - begin) {
-      throw bad(`${t}: byte size ${end - begin} does not match shape ${fmtShape(shape as number[])} × ${dtype} (${DTYPE_SIZES[dtype]} bytes) = ${expected} bytes`);
+      throw bad(`${t}: byte size ${end - begin} does not match shape ${fmtShape(dims)} × ${dtype} (${size} bytes) = ${expected} bytes`);
     }
-    tensors.set(name, { name, dtype, shape: [...(shape as number[])], begin, end });
+    tensors.set(name, { name, dtype, shape: [...dims], begin, end });
+  }
+
+  // Truncation: the data section must hold the largest data_offsets end.
+  let last: TensorInfo | undefined;
+  for (const t of tensors.values()) if (!last || t.end > last.end) last = t;
+  if (last && last.end > dataLength) {
+    throw bad(
+      `tensor "${last.name}": data_offsets end ${last.end} is beyond the data section (${dataLength} bytes): ` +
+        `the file is ${fileLength} bytes but its tensors need ${dataOffset + last.end}`,
+      'the file is truncated (an interrupted download?) or its header is corrupt',
+    );
   }
 
   // Overlap check: sort the non-empty tensors by begin; each must start at or after the previous end.
@@ -162,6 +182,52 @@ export async function readHeader(src: ByteSource): Promise<SafetensorsHeader> {
     }
   }
   return { tensors, metadata, dataOffset, fileLength };
+}
+
+/**
+ * Finds the first duplicate object key in `text`, which must be valid JSON (JSON.parse keeps
+ * the last duplicate silently). `path` is the keys leading to the object holding it: [] for a
+ * top-level key, [tensorName] for a key inside a tensor entry, and so on.
+ */
+export function findDuplicateKey(text: string): { key: string; path: string[] } | undefined {
+  interface Frame { keys: Set<string> | undefined; expectKey: boolean; name: string | undefined; lastKey: string | undefined }
+  const stack: Frame[] = [];
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      let escaped = false;
+      while (j < n) {
+        const d = text.charCodeAt(j);
+        if (d === 0x5c /* \ */) { escaped = true; j += 2; continue; }
+        if (d === 0x22) break;
+        j++;
+      }
+      const top = stack[stack.length - 1];
+      if (top?.keys && top.expectKey) {
+        const raw = text.slice(i + 1, j);
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : raw;
+        if (top.keys.has(key)) {
+          const path = stack.slice(1).flatMap((f) => (f.name === undefined ? [] : [f.name]));
+          return { key, path };
+        }
+        top.keys.add(key);
+        top.lastKey = key;
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      const parent = stack[stack.length - 1];
+      stack.push({ keys: c === 0x7b ? new Set() : undefined, expectKey: c === 0x7b, name: parent?.keys ? parent.lastKey : undefined, lastKey: undefined });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+    } else if (c === 0x2c /* , */) {
+      const top = stack[stack.length - 1];
+      if (top?.keys) top.expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 function info(h: SafetensorsHeader, name: string, label?: string): TensorInfo {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GPT2TapsError } from '../../src/errors.js';
 import {
-  type ByteSource, MAX_HEADER_BYTES, bytesSource, bytesToF32, halfToFloat, readAllF32, readAllTensors,
+  type ByteSource, MAX_HEADER_BYTES, bytesSource, bytesToF32, findDuplicateKey, halfToFloat, readAllF32, readAllTensors,
   readHeader, readTensorF32, readTensorI32, readTensorRaw, writeSafetensors,
 } from '../../src/safetensors.js';
 
@@ -235,10 +235,19 @@ describe('readHeader validation', () => {
     ['begin > end', () => fileWith({ x: { ...ok, data_offsets: [8, 0] } }, 8), /begin > end/],
     ['end beyond the data section', () => fileWith({ x: { ...ok, data_offsets: [0, 8] } }, 4), /end 8 is beyond the data section \(4 bytes\)/],
     ['byte size mismatch', () => fileWith({ x: { ...ok, shape: [3] } }, 8), /byte size 8 does not match shape \[3\] × F32 .* = 12 bytes/],
-    ['byte size mismatch (huge shape)', () => fileWith({ x: { ...ok, shape: [2 ** 40, 2 ** 40] } }, 8), /does not match shape/],
+    ['byte size overflow (huge shape)', () => fileWith({ x: { ...ok, shape: [2 ** 40, 2 ** 40] } }, 8), /"x": shape \[1099511627776, 1099511627776\] × F32 .* overflows/],
     ['overlapping tensors', () => fileWith({ x: ok, y: { ...ok, data_offsets: [4, 12] } }, 12), /"x".*"y".*overlap/],
     ['metadata not strings', () => fileWith({ __metadata__: { a: 1 } }, 0), /__metadata__ entry "a" is not a string/],
     ['metadata not an object', () => fileWith({ __metadata__: 'x' }, 0), /__metadata__ is not an object/],
+    ['dtype naming an Object.prototype member', () => fileWith({ x: { ...ok, dtype: 'constructor' } }, 8), /unknown dtype "constructor"/],
+    ['dtype "__proto__"', () => fileWith({ x: { ...ok, dtype: '__proto__' } }, 8), /unknown dtype "__proto__"/],
+    ['duplicate tensor name', () => rawFile(`{"x": ${JSON.stringify(ok)}, "y": ${JSON.stringify({ ...ok, data_offsets: [8, 16] })}, "x": ${JSON.stringify({ ...ok, data_offsets: [8, 16] })}}`, 16), /duplicate tensor name "x"/],
+    ['duplicate tensor name, spelled with an escape', () => rawFile(`{"ab": ${JSON.stringify(ok)}, "\\u0061b": ${JSON.stringify(ok)}}`, 8), /duplicate tensor name "ab"/],
+    ['duplicate __metadata__', () => rawFile('{"__metadata__": {"a": "b"}, "__metadata__": {"c": "d"}}'), /"__metadata__" twice/],
+    ['duplicate field in a tensor entry', () => rawFile('{"x": {"dtype": "F32", "shape": [2], "dtype": "F32", "data_offsets": [0, 8]}}', 8), /tensor "x": duplicate key "dtype"/],
+    ['duplicate metadata key', () => rawFile('{"__metadata__": {"a": "b", "a": "c"}}'), /__metadata__: duplicate key "a"/],
+    ['truncated data section (names the largest end)', () => fileWith({ x: ok, y: { ...ok, data_offsets: [8, 16] } }, 12),
+      /"y": data_offsets end 16 is beyond the data section \(12 bytes\): the file is \d+ bytes but its tensors need \d+[^]*truncated/],
   ];
   for (const [what, make, re] of cases) {
     it(`rejects: ${what}`, async () => {
@@ -246,6 +255,21 @@ describe('readHeader validation', () => {
       expect(e.message).toMatch(re);
     });
   }
+
+  it('accepts a zero dimension next to dimensions whose product would overflow', async () => {
+    const h = await readHeader(bytesSource(fileWith({ x: { dtype: 'F32', shape: [2 ** 52, 2 ** 52, 0], data_offsets: [0, 0] } }, 0)));
+    expect(h.tensors.get('x')?.shape).toEqual([2 ** 52, 2 ** 52, 0]);
+  });
+
+  it('does not mistake equal keys in different objects, or strings in arrays, for duplicates', async () => {
+    const text = '{"__metadata__": {"dtype": "x", "shape": "y"}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, ' +
+      '"b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}';
+    const h = await readHeader(bytesSource(rawFile(text, 8)));
+    expect([...h.tensors.keys()]).toEqual(['a', 'b']);
+    expect(findDuplicateKey('{"a": ["a", "a", {"a": 1}], "b": "a\\"a", "c": {"\\"": 1, "\\u0022x": 2}}')).toBeUndefined();
+    expect(findDuplicateKey('{"a": [{"k": 1, "k": 2}]}')).toEqual({ key: 'k', path: ['a'] });
+    expect(findDuplicateKey('{"a": {"b": {"k": 1, "k": 2}}}')).toEqual({ key: 'k', path: ['a', 'b'] });
+  });
 
   it('names the source in messages when it has a label', async () => {
     await expect(readHeader(bytesSource(new Uint8Array(3), 'weights/x.safetensors'))).rejects.toThrow(/^weights\/x\.safetensors: /);
