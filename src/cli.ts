@@ -139,6 +139,7 @@ async function runModel(backend: string, model: string, ids: number[], taps: rea
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   const gpt2 = await GPT2.load(model, {
     device,
+    checkFinite: true, // a checkpoint from anywhere: NaN/Inf weights are refused by name
     onProgress: (done, total, what) => {
       if (!bars.has(what)) bars.set(what, progressBar(what));
       bars.get(what)!.update(done, total);

@@ -13,8 +13,10 @@ import { TapResult } from './taps.js';
 
 export interface LoadOptions {
   device: GPUDevice;
-  /** Progress while fetching/reading and uploading: bytes (or tensors) done of total. */
+  /** Progress while fetching/reading and uploading: bytes done of total. */
   onProgress?: (done: number, total: number | undefined, what: string) => void;
+  /** Refuse weights holding NaN or ±Inf, naming the tensor and index (scans every value). */
+  checkFinite?: boolean;
 }
 
 export interface RunOptions {
@@ -83,7 +85,7 @@ export class GPT2 {
   static async load(source: ModelSource, opts: LoadOptions): Promise<GPT2> {
     const { device, onProgress } = opts;
     const src = await openModelSource(source, { onProgress });
-    const ckpt = await openCheckpoint(src.bytes, src.config);
+    const ckpt = await openCheckpoint(src.bytes, src.config, { checkFinite: opts.checkFinite });
     checkDeviceLimits(device, ckpt.config);
     const kernels = await compileKernels(device, ckpt.config);
     const pool = new BufferPool(device);

@@ -66,7 +66,7 @@ export async function browserRun(model: string, ids: number[], taps: readonly st
       const g = (window as unknown as { gpt2taps: typeof import('../index.js') }).gpt2taps;
       const device = await g.browserDevice();
       try {
-        const m = await g.GPT2.load(modelUrl, { device });
+        const m = await g.GPT2.load(modelUrl, { device, checkFinite: true });
         const out = await m.run(ids, { taps, truncate });
         const res = await fetch('/result', { method: 'POST', body: g.tapsToSafetensors(out) as Uint8Array<ArrayBuffer> });
         if (!res.ok) throw new Error(`posting the result failed: ${res.status}`);

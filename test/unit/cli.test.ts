@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSafetensors } from '../../src/safetensors.js';
+import { writeSafetensors, readAllTensors, bytesSource } from '../../src/safetensors.js';
+import { copyFileSync, mkdirSync } from 'node:fs';
 
 const FIXTURE = new URL('../fixtures/gpt2-tiny/', import.meta.url).pathname;
 const BIN = new URL('../../bin/gpt2-taps.js', import.meta.url).pathname;
@@ -98,6 +99,18 @@ describe('gpt2-taps residuals, tokenize, errors', () => {
     expect(truncated.status, truncated.stderr).toBe(0);
     expect(truncated.stderr).toMatch(/kept the first 256 of 301 tokens[^]*T=256/);
     expect(cli('frobnicate').status).toBe(2);
+  });
+
+  it('a checkpoint holding NaN is refused, naming the tensor', async () => {
+    const { floats } = await readAllTensors(bytesSource(readFileSync(join(FIXTURE, 'model.safetensors'))));
+    const bad = join(dir, 'nan-model');
+    mkdirSync(bad, { recursive: true });
+    floats.get('h.2.mlp.c_proj.weight')!.data[77] = NaN;
+    writeFileSync(join(bad, 'model.safetensors'), writeSafetensors([...floats].map(([name, t]) => ({ name, dtype: 'F32' as const, ...t }))));
+    copyFileSync(join(FIXTURE, 'config.json'), join(bad, 'config.json'));
+    const r = cli('run', '--model', bad, '--ids', '1,2', '--out', join(dir, 'x.safetensors'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/h\.2\.mlp\.c_proj\.weight has a non-finite value: NaN at index 77/);
     expect(cli('--help').stdout).toMatch(/Usage:/);
   });
 });
