@@ -1,4 +1,4 @@
-// matmul — Y[M, N] = epilogue(X[M, K] · W (+ b)), register-tiled.
+// matmul — Y[M, N] = epilogue(X[M, K] · W (+ b)), register-blocked.
 //
 // W is Hugging Face's Conv1D layout [K, N] (input dim first: y = x·W + b), or [N, K]
 // when TRANSPOSE_B (the tied LM head: logits = x · wteᵀ).
@@ -18,10 +18,13 @@
 //   5 r       storage read_write  array<f32>        [M, N]     (RESIDUAL only)
 // Overrides: K, N.
 // Invariants: K % 4 == 0; N % 4 == 0 unless TRANSPOSE_B; y, r, x do not alias.
-// Dispatch: (ceil(N / 64), ceil(M / 32), 1) workgroups of 8×8 threads. A workgroup
-// computes a 32×64 tile of Y, stepping through K in slices of 16 staged in workgroup
-// memory; each thread holds 4 rows × 8 columns (two vec4) of the tile in registers.
-// Accumulation order over k is sequential per output: results do not depend on the tile.
+// Dispatch: (ceil(N / 128), ceil(M / 16), 1) workgroups of 16×4 threads. Each thread
+// holds a 4-row × 8-column block of Y in eight vec4 registers and streams X and W from
+// memory (vec4 loads; neighbouring threads read neighbouring columns of W, and share
+// rows of X through the cache). No workgroup memory or barriers: on GPUs the caches serve
+// the reuse, and on CPU emulation (SwiftShader) this is 2.5× faster than a shared-memory
+// tiling, and 25× at M = 1. Rows and columns past the edge are clamped on load and
+// skipped on store. Accumulation over k is sequential per output.
 
 override K: u32;
 override N: u32;
@@ -39,14 +42,8 @@ struct Params { M: u32 }
 @group(0) @binding(5) var<storage, read_write> r: array<f32>;
 #endif
 
-const BM: u32 = 32u;   // tile rows
-const BN: u32 = 64u;   // tile columns
-const BK: u32 = 16u;   // k slice
-const TM: u32 = 4u;    // rows per thread
-const TN4: u32 = 2u;   // vec4 columns per thread (8 scalars)
-
-var<workgroup> As: array<f32, 512>;        // [BK][BM]: the X slice, transposed
-var<workgroup> Bs: array<vec4<f32>, 256>;  // [BK][BN/4]: the W slice
+const TM: u32 = 4u;  // rows per thread
+const TN: u32 = 8u;  // columns per thread (two vec4)
 
 fn gelu_new(v: f32) -> f32 {
   // Hugging Face gelu_new: 0.5·v·(1 + tanh(sqrt(2/π)·(v + 0.044715·v³))).
@@ -57,82 +54,68 @@ fn gelu_new(v: f32) -> f32 {
   return 0.5 * v * (1.0 + t);
 }
 
-@compute @workgroup_size(8, 8)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+@compute @workgroup_size(16, 4)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let M = params.M;
   let K4 = K / 4u;
-  let m0 = wid.y * BM;
-  let n0 = wid.x * BN;
-  let tid = lid.y * 8u + lid.x;
+  let n0 = gid.x * TN;
+  let m0 = gid.y * TM;
+  if (n0 >= N || m0 >= M) { return; }
+  // Row offsets of X (clamped: rows past M load row M-1, never stored).
+  let x0 = min(m0, M - 1u) * K4;
+  let x1 = min(m0 + 1u, M - 1u) * K4;
+  let x2 = min(m0 + 2u, M - 1u) * K4;
+  let x3 = min(m0 + 3u, M - 1u) * K4;
+  // c<i><j>: row m0+i, columns n0+4j .. n0+4j+3.
+  var c00 = vec4<f32>(0.0); var c01 = vec4<f32>(0.0);
+  var c10 = vec4<f32>(0.0); var c11 = vec4<f32>(0.0);
+  var c20 = vec4<f32>(0.0); var c21 = vec4<f32>(0.0);
+  var c30 = vec4<f32>(0.0); var c31 = vec4<f32>(0.0);
 
-  var acc: array<vec4<f32>, 8>;  // [TM][TN4]
-
-  for (var k0 = 0u; k0 < K; k0 += BK) {
-    // X slice: BM rows × BK/4 vec4 = 128 vec4, two per thread, stored transposed.
-    for (var i = 0u; i < 2u; i++) {
-      let e = tid + i * 64u;
-      let row = e / 4u;
-      let c4 = e % 4u;
-      let m = m0 + row;
-      let k4 = k0 / 4u + c4;
-      var v = vec4<f32>(0.0);
-      if (m < M && k4 < K4) { v = x[m * K4 + k4]; }
-      As[(c4 * 4u + 0u) * BM + row] = v.x;
-      As[(c4 * 4u + 1u) * BM + row] = v.y;
-      As[(c4 * 4u + 2u) * BM + row] = v.z;
-      As[(c4 * 4u + 3u) * BM + row] = v.w;
-    }
 #if TRANSPOSE_B
-    // W slice from [N, K]: BN rows of W × BK/4 vec4 = 256 vec4, four per thread, scattered into [k][n].
-    for (var i = 0u; i < 4u; i++) {
-      let e = tid + i * 64u;
-      let col = e / 4u;
-      let c4 = e % 4u;
-      let n = n0 + col;
-      let k4 = k0 / 4u + c4;
-      var v = vec4<f32>(0.0);
-      if (n < N && k4 < K4) { v = w[n * K4 + k4]; }
-      let slot = col / 4u;
-      let lane = col % 4u;
-      Bs[(c4 * 4u + 0u) * (BN / 4u) + slot][lane] = v.x;
-      Bs[(c4 * 4u + 1u) * (BN / 4u) + slot][lane] = v.y;
-      Bs[(c4 * 4u + 2u) * (BN / 4u) + slot][lane] = v.z;
-      Bs[(c4 * 4u + 3u) * (BN / 4u) + slot][lane] = v.w;
-    }
-#else
-    // W slice from [K, N]: BK rows × BN/4 vec4 = 256 vec4, four per thread.
-    for (var i = 0u; i < 4u; i++) {
-      let e = tid + i * 64u;
-      let kk = e / (BN / 4u);
-      let c4 = e % (BN / 4u);
-      let k = k0 + kk;
-      let n4 = n0 / 4u + c4;
-      var v = vec4<f32>(0.0);
-      if (k < K && n4 < N / 4u) { v = w[k * (N / 4u) + n4]; }
-      Bs[kk * (BN / 4u) + c4] = v;
-    }
-#endif
-    workgroupBarrier();
-
-    for (var kk = 0u; kk < BK; kk++) {
-      let b0 = Bs[kk * (BN / 4u) + lid.x * TN4];
-      let b1 = Bs[kk * (BN / 4u) + lid.x * TN4 + 1u];
-      for (var i = 0u; i < TM; i++) {
-        let a = As[kk * BM + lid.y * TM + i];
-        acc[i * TN4] = fma(vec4<f32>(a), b0, acc[i * TN4]);
-        acc[i * TN4 + 1u] = fma(vec4<f32>(a), b1, acc[i * TN4 + 1u]);
-      }
-    }
-    workgroupBarrier();
+  // Rows n0..n0+7 of W [N, K] (clamped), each a dot product with the X rows.
+  var wr: array<u32, 8>;
+  for (var j = 0u; j < TN; j++) { wr[j] = min(n0 + j, N - 1u) * K4; }
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let a0 = x[x0 + k4]; let a1 = x[x1 + k4]; let a2 = x[x2 + k4]; let a3 = x[x3 + k4];
+    let w0 = w[wr[0] + k4]; let w1 = w[wr[1] + k4]; let w2 = w[wr[2] + k4]; let w3 = w[wr[3] + k4];
+    let w4 = w[wr[4] + k4]; let w5 = w[wr[5] + k4]; let w6 = w[wr[6] + k4]; let w7 = w[wr[7] + k4];
+    c00 += vec4<f32>(dot(a0, w0), dot(a0, w1), dot(a0, w2), dot(a0, w3));
+    c01 += vec4<f32>(dot(a0, w4), dot(a0, w5), dot(a0, w6), dot(a0, w7));
+    c10 += vec4<f32>(dot(a1, w0), dot(a1, w1), dot(a1, w2), dot(a1, w3));
+    c11 += vec4<f32>(dot(a1, w4), dot(a1, w5), dot(a1, w6), dot(a1, w7));
+    c20 += vec4<f32>(dot(a2, w0), dot(a2, w1), dot(a2, w2), dot(a2, w3));
+    c21 += vec4<f32>(dot(a2, w4), dot(a2, w5), dot(a2, w6), dot(a2, w7));
+    c30 += vec4<f32>(dot(a3, w0), dot(a3, w1), dot(a3, w2), dot(a3, w3));
+    c31 += vec4<f32>(dot(a3, w4), dot(a3, w5), dot(a3, w6), dot(a3, w7));
   }
+#else
+  // Columns n0..n0+7 of W [K, N] as two vec4 (the second clamped when N % 8 == 4).
+  let N4 = N / 4u;
+  let q0 = n0 / 4u;
+  let q1 = min(q0 + 1u, N4 - 1u);
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let a0 = x[x0 + k4]; let a1 = x[x1 + k4]; let a2 = x[x2 + k4]; let a3 = x[x3 + k4];
+    for (var j = 0u; j < 4u; j++) {
+      let row = (k4 * 4u + j) * N4;
+      let b0 = w[row + q0];
+      let b1 = w[row + q1];
+      c00 = fma(vec4<f32>(a0[j]), b0, c00); c01 = fma(vec4<f32>(a0[j]), b1, c01);
+      c10 = fma(vec4<f32>(a1[j]), b0, c10); c11 = fma(vec4<f32>(a1[j]), b1, c11);
+      c20 = fma(vec4<f32>(a2[j]), b0, c20); c21 = fma(vec4<f32>(a2[j]), b1, c21);
+      c30 = fma(vec4<f32>(a3[j]), b0, c30); c31 = fma(vec4<f32>(a3[j]), b1, c31);
+    }
+  }
+#endif
 
+  let acc = array<vec4<f32>, 8>(c00, c01, c10, c11, c20, c21, c30, c31);
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + lid.y * TM + i;
+    let m = m0 + i;
     if (m >= M) { continue; }
-    for (var j = 0u; j < TN4 * 4u; j++) {
-      let n = n0 + lid.x * TN4 * 4u + j;
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + j;
       if (n >= N) { continue; }
-      var v = acc[i * TN4 + j / 4u][j % 4u];
+      var v = acc[i * 2u + j / 4u][j % 4u];
 #if BIAS
       v += b[n];
 #endif

@@ -78,7 +78,7 @@ const ceil = (a: number, b: number) => Math.ceil(a / b);
 export const GRID = {
   embedding: (T: number, D: number): [number, number, number] => [ceil(T * D, 256), 1, 1],
   layernorm: (T: number): [number, number, number] => [T, 1, 1],
-  matmul: (M: number, N: number): [number, number, number] => [ceil(N, 64), ceil(M, 32), 1],
+  matmul: (M: number, N: number): [number, number, number] => [ceil(N, 128), ceil(M, 16), 1],
   attention: (T: number, H: number): [number, number, number] => [T, H, 1],
 };
 

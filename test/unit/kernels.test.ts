@@ -155,7 +155,7 @@ describe('matmul', () => {
     ['bias+residual', { bias: true, gelu: false, residual: true, transposeB: false }],
     ['transposed B, no bias (LM head)', { bias: false, gelu: false, residual: false, transposeB: true }],
   ];
-  const shapes = [[1, 96, 288], [37, 128, 64], [70, 96, 389]];
+  const shapes = [[1, 96, 288], [37, 128, 64], [70, 96, 389], [5, 128, 132]]; // 132: N % 8 == 4
   for (const [vname, v] of variants) {
     for (const [M, K, N0] of shapes) {
       const N = v.transposeB ? N0 : Math.ceil(N0 / 4) * 4; // [K, N] layout needs N % 4 == 0
