@@ -18,6 +18,7 @@ import { nodeDevice } from './node/device.js';
 import { browserRun, distDir } from './node/browser.js';
 import { downloadModel } from './node/download.js';
 import { progressBar } from './node/progress.js';
+import { profileCommand } from './node/profile-command.js';
 
 const BUNDLED_MODEL = resolve(distDir(), '..', 'weights', 'gpt2-tiny');
 
@@ -27,6 +28,7 @@ Usage:
   gpt2-taps run --model M (--text "…" | --ids 1,2,3 | --ids-file ids.json) [--taps all|name,…] [--out taps.safetensors]
   gpt2-taps residuals --model M (--text "…" | --ids … | --ids-file …) [--threshold 30] [--json]
   gpt2-taps compare A.safetensors B.safetensors [--rtol ${DEFAULT_RTOL}] [--atol ${DEFAULT_ATOL}] [--json]
+  gpt2-taps profile --model M (--text "…" | --tokens N) [--runs 10] [--warmup 3] [--json] [--backend node|browser]
   gpt2-taps tokenize --text "…"
   gpt2-taps download gpt2|gpt2-medium|gpt2-large|gpt2-xl|distilgpt2 [--dir weights/<name>]
   gpt2-taps --help | <command> --help
@@ -70,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'compare': return await compareCommand(rest);
       case 'tokenize': return tokenizeCommand(rest);
       case 'download': return await downloadCommand(rest);
+      case 'profile': return await profileCommand(rest);
       case undefined: case '--help': case '-h': case 'help':
         process.stdout.write(HELP);
         return command === undefined ? 2 : 0;

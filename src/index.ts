@@ -10,3 +10,5 @@ export { compareTensor, matchTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison
 export { residualStats, RESIDUAL_TAPS, type LayerResiduals } from './residuals.js';
 export { readHeader, readTensorF32, readTensorI32, readAllTensors, writeSafetensors, bytesSource } from './safetensors.js';
 export { tapsToSafetensors } from './tap-file.js';
+export { profileForward, formatProfile, formatPeak, kernelGroup, FORMULAS, type ProfileOptions, type ProfileReport, type KernelRow, type ForwardTiming } from './profile.js';
+export { measurePeak, measureMatmul, describeDevice, PassTimer, RoundingDetector, type PeakOptions, type PeakResult, type MatmulOptions, type MatmulTiming } from './peak.js';

@@ -13,6 +13,10 @@ const SWIFTSHADER_ICDS = [
 
 const KEEP_ALIVE = Symbol('dawn.node instance');
 
+// Dawn quantises GPU timestamps (to multiples of 65.536 µs) unless this toggle is off;
+// the profiler needs them exact (Chromium: --enable-dawn-features=allow_unsafe_apis).
+const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 export interface NodeDevice { device: GPUDevice; adapterInfo: string; swiftshader: boolean }
 
 export async function nodeDevice(log: (line: string) => void = () => {}): Promise<NodeDevice> {
@@ -25,14 +29,14 @@ export async function nodeDevice(log: (line: string) => void = () => {}): Promis
   Object.assign(globalThis, webgpu.globals);
   // dawn.node lives as long as the object create() returns: it must outlive the device,
   // or pending GPU promises are dropped and Node exits mid-run. We pin it to the device.
-  let gpu = webgpu.create([]);
+  let gpu = webgpu.create(DAWN_FLAGS);
   let adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   let swiftshader = false;
   if (!adapter && !process.env.VK_ICD_FILENAMES) {
     const icd = SWIFTSHADER_ICDS.find((p) => existsSync(p));
     if (icd) {
       process.env.VK_ICD_FILENAMES = icd;
-      gpu = webgpu.create([]);
+      gpu = webgpu.create(DAWN_FLAGS);
       adapter = await gpu.requestAdapter();
       swiftshader = !!adapter;
       if (adapter) log(`no GPU adapter found; using SwiftShader (CPU emulation, slow) from ${icd}`);
