@@ -6,10 +6,9 @@
 //
 //   node scripts/bench.mjs [--runs 5] [--warmup 2] [--out bench/results.json] [--no-build]
 //   node scripts/bench.mjs --node     our half only, in Node (Dawn): for a GPU machine without a browser
-import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { createReadStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -37,9 +36,10 @@ const prompts = JSON.parse(readFileSync(join(FIXTURE, 'prompts.json'), 'utf8'));
 const inputs = { [prompts.seed.length]: prompts.seed, [prompts.tale.length]: prompts.tale };
 
 // The library and the Node helpers (nodeDevice, CHROMIUM_ARGS), bundled from src/.
+// --no-build with an existing bundle reuses it (a GPU machine can be sent a prebuilt one).
 const cache = join(ROOT, 'node_modules', '.cache', 'gpt2-taps-bench');
 mkdirSync(cache, { recursive: true });
-await build({
+if (!(opts['no-build'] && existsSync(join(cache, 'node.mjs')))) await (await import('esbuild')).build({
   entryPoints: [join(ROOT, 'bench', 'node-entry.ts')], outfile: join(cache, 'node.mjs'), bundle: true, format: 'esm',
   platform: 'node', packages: 'external', loader: { '.wgsl': 'text' }, logLevel: 'warning', target: 'es2022',
 });
