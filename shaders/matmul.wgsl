@@ -14,11 +14,14 @@
 //   1 w       storage read        array<vec4<f32>>  [K, N/4], or [N, K/4] when TRANSPOSE_B
 //   2 b       storage read        array<f32>        [N]        (BIAS only)
 //   3 y       storage read_write  array<f32>        [M, N]
-//   4 params  uniform             Params { M }
+//   4 params  uniform             Params { M, KS }
+//             KS > 1 splits K into KS slices, one per workgroup z: slice z writes its raw
+//             partial sums to y[z, M, N] (size KS·M·N) with no epilogue; splitk_reduce
+//             adds them up and applies the epilogue. KS divides K/4. KS = 1: the usual Y.
 //   5 r       storage read_write  array<f32>        [M, N]     (RESIDUAL only)
 // Overrides: K, N.
 // Invariants: K % 4 == 0; N % 4 == 0 unless TRANSPOSE_B; y, r, x do not alias.
-// Dispatch: (ceil(N / 128), ceil(M / 16), 1) workgroups of 16×4 threads. Each thread
+// Dispatch: (ceil(N / 128), ceil(M / 16), KS) workgroups of 16×4 threads. Each thread
 // holds a 4-row × 8-column block of Y in eight vec4 registers and streams X and W from
 // memory (vec4 loads; neighbouring threads read neighbouring columns of W, and share
 // rows of X through the cache). No workgroup memory or barriers: on GPUs the caches serve
@@ -29,7 +32,7 @@
 override K: u32;
 override N: u32;
 
-struct Params { M: u32 }
+struct Params { M: u32, KS: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
@@ -58,6 +61,9 @@ fn gelu_new(v: f32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let M = params.M;
   let K4 = K / 4u;
+  let slice = K4 / params.KS;       // this workgroup's share of K, in vec4
+  let kb = gid.z * slice;           // first k4 of the slice
+  let ke = kb + slice;
   let n0 = gid.x * TN;
   let m0 = gid.y * TM;
   if (n0 >= N || m0 >= M) { return; }
@@ -76,7 +82,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // Rows n0..n0+7 of W [N, K] (clamped), each a dot product with the X rows.
   var wr: array<u32, 8>;
   for (var j = 0u; j < TN; j++) { wr[j] = min(n0 + j, N - 1u) * K4; }
-  for (var k4 = 0u; k4 < K4; k4++) {
+  for (var k4 = kb; k4 < ke; k4++) {
     let a0 = x[x0 + k4]; let a1 = x[x1 + k4]; let a2 = x[x2 + k4]; let a3 = x[x3 + k4];
     let w0 = w[wr[0] + k4]; let w1 = w[wr[1] + k4]; let w2 = w[wr[2] + k4]; let w3 = w[wr[3] + k4];
     let w4 = w[wr[4] + k4]; let w5 = w[wr[5] + k4]; let w6 = w[wr[6] + k4]; let w7 = w[wr[7] + k4];
@@ -94,7 +100,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let N4 = N / 4u;
   let q0 = n0 / 4u;
   let q1 = min(q0 + 1u, N4 - 1u);
-  for (var k4 = 0u; k4 < K4; k4++) {
+  for (var k4 = kb; k4 < ke; k4++) {
     let a0 = x[x0 + k4]; let a1 = x[x1 + k4]; let a2 = x[x2 + k4]; let a3 = x[x3 + k4];
     for (var j = 0u; j < 4u; j++) {
       let row = (k4 * 4u + j) * N4;
@@ -116,6 +122,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       let n = n0 + j;
       if (n >= N) { continue; }
       var v = acc[i * 2u + j / 4u][j % 4u];
+      if (params.KS > 1u) {
+        y[(gid.z * M + m) * N + n] = v;  // partial sum; splitk_reduce applies the epilogue
+        continue;
+      }
 #if BIAS
       v += b[n];
 #endif

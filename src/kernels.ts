@@ -6,6 +6,7 @@ import embeddingWGSL from '../shaders/embedding.wgsl';
 import layernormWGSL from '../shaders/layernorm.wgsl';
 import matmulWGSL from '../shaders/matmul.wgsl';
 import attentionWGSL from '../shaders/attention.wgsl';
+import splitkReduceWGSL from '../shaders/splitk_reduce.wgsl';
 import { createKernel, type BindingDecl, type Kernel } from './gpu.js';
 
 export const SOURCES = {
@@ -13,6 +14,7 @@ export const SOURCES = {
   layernorm: layernormWGSL,
   matmul: matmulWGSL,
   attention: attentionWGSL,
+  splitk_reduce: splitkReduceWGSL,
 } as const;
 
 /**
@@ -59,6 +61,14 @@ export const ATTENTION_BINDINGS: BindingDecl[] = [
   { binding: 3, name: 'params', access: 'uniform' },
 ];
 
+export const SPLITK_REDUCE_BINDINGS: BindingDecl[] = [
+  { binding: 0, name: 'p', access: 'read' },
+  { binding: 1, name: 'b', access: 'read' },
+  { binding: 2, name: 'y', access: 'read_write' },
+  { binding: 3, name: 'r', access: 'read_write' },
+  { binding: 4, name: 'params', access: 'uniform' },
+];
+
 export interface MatmulVariant { bias: boolean; gelu: boolean; residual: boolean; transposeB: boolean }
 
 export function matmulBindings(v: MatmulVariant): BindingDecl[] {
@@ -78,9 +88,22 @@ const ceil = (a: number, b: number) => Math.ceil(a / b);
 export const GRID = {
   embedding: (T: number, D: number): [number, number, number] => [ceil(T * D, 256), 1, 1],
   layernorm: (T: number): [number, number, number] => [T, 1, 1],
-  matmul: (M: number, N: number): [number, number, number] => [ceil(N, 128), ceil(M, 16), 1],
+  matmul: (M: number, N: number, KS = 1): [number, number, number] => [ceil(N, 128), ceil(M, 16), KS],
+  splitkReduce: (M: number, N: number): [number, number, number] => [ceil(M * N, 256), 1, 1],
   attention: (T: number, H: number): [number, number, number] => [T, H, 1],
 };
+
+/**
+ * How many slices to split K into for a matmul of M×K·K×N: enough that the grid holds
+ * about 32k threads (a GPU idles on the c_proj layers' N = D columns at small T), at most
+ * 8, and dividing K/4. 1 (no split) when the grid is already large.
+ */
+export function splitK(M: number, K: number, N: number): number {
+  const threads = ceil(N, 8) * ceil(M, 4);
+  let ks = 1;
+  while (ks < 8 && threads * ks < 32768 && (K / 4) % (ks * 2) === 0) ks *= 2;
+  return ks;
+}
 
 /** Largest n_positions the attention kernel holds in workgroup memory (4 bytes per score). */
 export const ATTENTION_MAX_POSITIONS = 4096;
@@ -95,6 +118,10 @@ export function layernormKernel(device: GPUDevice, D: number, eps: number): Prom
 
 export function attentionKernel(device: GPUDevice, H: number, HD: number, N: number): Promise<Kernel> {
   return createKernel(device, 'attention', SOURCES.attention, ATTENTION_BINDINGS, { H, HD, N });
+}
+
+export function splitkReduceKernel(device: GPUDevice, N: number): Promise<Kernel> {
+  return createKernel(device, 'splitk_reduce', SOURCES.splitk_reduce, SPLITK_REDUCE_BINDINGS, { N });
 }
 
 export function matmulKernel(device: GPUDevice, K: number, N: number, v: MatmulVariant): Promise<Kernel> {

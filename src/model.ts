@@ -7,7 +7,8 @@ import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { openModelSource, type ModelSource } from './sources.js';
 import { BufferPool, bindGroup, encodeDispatch, type Kernel } from './gpu.js';
 import {
-  ATTENTION_MAX_POSITIONS, GRID, attentionKernel, embeddingKernel, layernormKernel, matmulKernel,
+  ATTENTION_MAX_POSITIONS, GRID, attentionKernel, embeddingKernel, layernormKernel, matmulKernel, splitK,
+  splitkReduceKernel,
 } from './kernels.js';
 import { TapResult } from './taps.js';
 
@@ -39,14 +40,16 @@ export interface Step {
 
 interface Kernels {
   embedding: Kernel; layernorm: Kernel; attention: Kernel;
-  cAttn: Kernel; attnProj: Kernel; cFc: Kernel; mlpProj: Kernel; lmHead: Kernel;
+  cAttn: Kernel; attnProj: Kernel; cFc: Kernel; mlpProj: Kernel; lmHead: Kernel; reduce: Kernel;
 }
 
 /** Activation buffers for up to `capacity` tokens, reused across runs. */
 interface Activations {
   capacity: number;
   ids: GPUBuffer;      // [T] u32
-  params: GPUBuffer;   // uniform { T }
+  params: GPUBuffer;   // uniform { T, KS = 1 }
+  paramsSplit: GPUBuffer; // uniform { T, KS = splitK(T, ...) } for the c_proj layers
+  partial: GPUBuffer;  // [8, T, D] partial sums of a split-K c_proj
   x: GPUBuffer;        // [T, D]    the residual stream
   ln: GPUBuffer;       // [T, D]    LayerNorm output
   qkv: GPUBuffer;      // [T, 3D]
@@ -178,6 +181,17 @@ export class GPT2 {
       const c = matmul(T, K, N);
       step(label, kernel, { x, y, params: a.params, ...extra }, GRID.matmul(T, N), c.flops, c.bytes, taps);
     };
+    // A c_proj: y = x·W + b, the sublayer's delta, and x_residual += y. K is split in slices
+    // (matmul with KS > 1 into `partial`, then splitk_reduce) when N = D alone is too narrow a grid.
+    const KS = splitK(T, D, D);
+    const cProj = (label: string, kernel: Kernel, K: number, x: GPUBuffer, prefix: string, taps: [string, GPUBuffer][]) => {
+      const wb = { w: w(`${prefix}.weight`), b: w(`${prefix}.bias`), r: a.x };
+      if (KS === 1) return linear(label, kernel, K, D, x, a.delta, wb, taps);
+      const c = matmul(T, K, D);
+      step(label, kernel, { x, y: a.partial, params: a.paramsSplit, ...wb }, GRID.matmul(T, D, KS), c.flops, c.bytes - f * T * D + f * KS * T * D);
+      step(`${label}.reduce`, k.reduce, { p: a.partial, b: wb.b, y: a.delta, r: a.x, params: a.paramsSplit },
+        GRID.splitkReduce(T, D), KS * T * D, f * (KS * T * D + D + 3 * T * D), taps);
+    };
 
     step('embedding', k.embedding, { ids: a.ids, wte: w('wte.weight'), wpe: w('wpe.weight'), x: a.x, params: a.params },
       GRID.embedding(T, D), T * D, f * (3 * T * D) + 4 * T, [['hidden_states.0', a.x]]);
@@ -189,13 +203,11 @@ export class GPT2 {
         { w: w(`${p}.attn.c_attn.weight`), b: w(`${p}.attn.c_attn.bias`) });
       step(`${p}.attn`, k.attention, { qkv: a.qkv, probs: a.probs, out: a.attn, params: a.params }, GRID.attention(T, H),
         H * T * T * (4 * D / H + 4), f * (3 * T * D + H * T * T + T * D), [[`attentions.${l}`, a.probs]]);
-      linear(`${p}.attn.c_proj`, k.attnProj, D, D, a.attn, a.delta,
-        { w: w(`${p}.attn.c_proj.weight`), b: w(`${p}.attn.c_proj.bias`), r: a.x }, [[`${p}.attn.c_proj`, a.delta]]);
+      cProj(`${p}.attn.c_proj`, k.attnProj, D, a.attn, `${p}.attn.c_proj`, [[`${p}.attn.c_proj`, a.delta]]);
       layernorm(`${p}.ln_2`, a.ln);
       linear(`${p}.mlp.c_fc`, k.cFc, D, 4 * D, a.ln, a.fc,
         { w: w(`${p}.mlp.c_fc.weight`), b: w(`${p}.mlp.c_fc.bias`) });
-      linear(`${p}.mlp.c_proj`, k.mlpProj, 4 * D, D, a.fc, a.delta,
-        { w: w(`${p}.mlp.c_proj.weight`), b: w(`${p}.mlp.c_proj.bias`), r: a.x },
+      cProj(`${p}.mlp.c_proj`, k.mlpProj, 4 * D, a.fc, `${p}.mlp.c_proj`,
         [[`${p}.mlp.c_proj`, a.delta], [p, a.x], ...(l < L - 1 ? [[`hidden_states.${l + 1}`, a.x] as [string, GPUBuffer]] : [])]);
     }
 
@@ -208,7 +220,10 @@ export class GPT2 {
   writeInputs(ids: Uint32Array): void {
     const a = this.activations(ids.length);
     this.device.queue.writeBuffer(a.ids, 0, ids.buffer, ids.byteOffset, ids.byteLength);
-    this.device.queue.writeBuffer(a.params, 0, new Uint32Array([ids.length, 0, 0, 0]));
+    const T = ids.length, D = this.config.n_embd;
+    this.device.queue.writeBuffer(a.params, 0, new Uint32Array([T, 1, 0, 0]));
+    // Both c_proj layers (K = D and 4D, N = D) use the split of the smaller K.
+    this.device.queue.writeBuffer(a.paramsSplit, 0, new Uint32Array([T, splitK(T, D, D), 0, 0]));
   }
 
   /**
@@ -298,6 +313,8 @@ export class GPT2 {
       capacity: c,
       ids: buf('ids', c),
       params: this.pool.create('params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+      paramsSplit: this.pool.create('params (split-K)', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+      partial: buf('partial', 8 * c * D),
       x: buf('x', c * D), ln: buf('ln', c * D), qkv: buf('qkv', c * 3 * D), attn: buf('attn', c * D),
       delta: buf('delta', c * D), fc: buf('fc', c * 4 * D), probs: buf('probs', H * c * c), logits: buf('logits', c * V),
     };
@@ -340,7 +357,7 @@ function checkDeviceLimits(device: GPUDevice, c: GPT2Config): void {
 async function compileKernels(device: GPUDevice, c: GPT2Config): Promise<Kernels> {
   const D = c.n_embd;
   const plain = { bias: true, gelu: false, residual: false, transposeB: false };
-  const [embedding, layernorm, attention, cAttn, attnProj, cFc, mlpProj, lmHead] = await Promise.all([
+  const [embedding, layernorm, attention, cAttn, attnProj, cFc, mlpProj, lmHead, reduce] = await Promise.all([
     embeddingKernel(device, D),
     layernormKernel(device, D, c.layer_norm_epsilon),
     attentionKernel(device, c.n_head, D / c.n_head, c.n_positions),
@@ -349,8 +366,9 @@ async function compileKernels(device: GPUDevice, c: GPT2Config): Promise<Kernels
     matmulKernel(device, D, 4 * D, { ...plain, gelu: true }),
     matmulKernel(device, 4 * D, D, { ...plain, residual: true }),
     matmulKernel(device, D, c.vocab_size, { bias: false, gelu: false, residual: false, transposeB: true }),
+    splitkReduceKernel(device, D),
   ]);
-  return { embedding, layernorm, attention, cAttn, attnProj, cFc, mlpProj, lmHead };
+  return { embedding, layernorm, attention, cAttn, attnProj, cFc, mlpProj, lmHead, reduce };
 }
 
 async function uploadWeights(pool: BufferPool, ckpt: Checkpoint,

@@ -333,7 +333,7 @@ async function matmul(device: GPUDevice, pool: BufferPool, M: number, K: number,
     x: pool.upload('x', rand(M * K)),
     w: pool.upload('w', rand(K * N)),
     y: pool.create('y', 4 * M * N, rw),
-    params: pool.upload('params', new Uint32Array([M, 0, 0, 0]), GPUBufferUsage.UNIFORM),
+    params: pool.upload('params', new Uint32Array([M, 1, 0, 0]), GPUBufferUsage.UNIFORM),
   };
   if (variant.bias) buffers.b = pool.upload('b', rand(N));
   if (variant.residual) buffers.r = pool.create('r', 4 * M * N, rw);

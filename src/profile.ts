@@ -90,6 +90,7 @@ export const FORMULAS: Record<string, string> = {
   attention: 'flops H·T²·(4·HD + 4); bytes 4·(3·T·D + H·T² + T·D)',
   layernorm: 'flops 8·T·D; bytes 4·(2·T·D + 2·D)',
   embedding: 'flops T·D; bytes 4·3·T·D + 4·T',
+  splitk_reduce: 'flops KS·T·D; bytes 4·(KS·T·D + D + 3·T·D)',
 };
 
 /** Groups the dispatches of a plan by kernelGroup(label), in order of first appearance. */

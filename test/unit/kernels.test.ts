@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { nodeDevice } from '../../src/node/device.js';
 import { BufferPool, bindGroup, encodeDispatch, type Kernel } from '../../src/gpu.js';
 import {
-  GRID, SOURCES, EMBEDDING_BINDINGS, LAYERNORM_BINDINGS, ATTENTION_BINDINGS, matmulBindings, preprocess,
-  attentionKernel, embeddingKernel, layernormKernel, matmulKernel, type MatmulVariant,
+  GRID, SOURCES, EMBEDDING_BINDINGS, LAYERNORM_BINDINGS, ATTENTION_BINDINGS, SPLITK_REDUCE_BINDINGS, matmulBindings, preprocess,
+  attentionKernel, embeddingKernel, layernormKernel, matmulKernel, splitkReduceKernel, splitK, type MatmulVariant,
 } from '../../src/kernels.js';
 
 let device: GPUDevice;
@@ -47,7 +47,7 @@ function expectClose(got: Float32Array, want: Float64Array | Float32Array, rtol 
 
 /** Runs one dispatch; returns the named output buffers' contents. */
 async function dispatch(kernel: Kernel, inputs: Record<string, Float32Array | Uint32Array>, outputs: Record<string, number>,
-  grid: [number, number, number], T: number): Promise<Record<string, Float32Array>> {
+  grid: [number, number, number], T: number, KS = 1): Promise<Record<string, Float32Array>> {
   const buffers: Record<string, GPUBuffer> = {};
   for (const [name, data] of Object.entries(inputs)) {
     buffers[name] = pool.upload(name, data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
@@ -55,7 +55,7 @@ async function dispatch(kernel: Kernel, inputs: Record<string, Float32Array | Ui
   for (const [name, floats] of Object.entries(outputs)) {
     if (!buffers[name]) buffers[name] = pool.create(name, floats * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   }
-  buffers.params = pool.upload('params', new Uint32Array([T, 0, 0, 0]), GPUBufferUsage.UNIFORM);
+  buffers.params = pool.upload('params', new Uint32Array([T, KS, 0, 0]), GPUBufferUsage.UNIFORM);
   const encoder = device.createCommandEncoder();
   encodeDispatch(encoder, kernel, bindGroup(device, kernel, buffers), grid, kernel.name);
   const reads: Record<string, GPUBuffer> = {};
@@ -80,6 +80,7 @@ describe('binding tables match the WGSL files', () => {
     ['embedding', SOURCES.embedding, EMBEDDING_BINDINGS],
     ['layernorm', SOURCES.layernorm, LAYERNORM_BINDINGS],
     ['attention', SOURCES.attention, ATTENTION_BINDINGS],
+    ['splitk_reduce', SOURCES.splitk_reduce, SPLITK_REDUCE_BINDINGS],
     ['matmul (all variants on)', preprocess(SOURCES.matmul, { BIAS: true, GELU: true, RESIDUAL: true, TRANSPOSE_B: true }),
       matmulBindings({ bias: true, gelu: true, residual: true, transposeB: true })],
     ['matmul (all variants off)', preprocess(SOURCES.matmul, { BIAS: false, GELU: false, RESIDUAL: false, TRANSPOSE_B: false }),
@@ -182,6 +183,36 @@ describe('matmul', () => {
       });
     }
   }
+
+  for (const [M, K, N, KS] of [[1, 96, 96, 8], [37, 128, 132, 4], [70, 384, 96, 2]]) {
+    it(`split-K (${KS} slices) + splitk_reduce: M=${M} K=${K} N=${N}`, async () => {
+      const v = { bias: true, gelu: false, residual: true, transposeB: false };
+      const x = rand(M * K, 11, 2), w = rand(K * N, 12, 0.5), b = rand(N, 13), r0 = rand(M * N, 14);
+      const mm = await matmulKernel(device, K, N, v);
+      const { y: partial } = await dispatch(mm, { x, w, b, r: r0 }, { y: KS * M * N }, GRID.matmul(M, N, KS), M, KS);
+      const red = await splitkReduceKernel(device, N);
+      const out = await dispatch(red, { p: partial, b, r: r0 }, { y: M * N, r: M * N }, GRID.splitkReduce(M, N), M, KS);
+      const y = new Float64Array(M * N), r = new Float64Array(M * N);
+      for (let m = 0; m < M; m++) {
+        for (let n = 0; n < N; n++) {
+          let s = b[n];
+          for (let kk = 0; kk < K; kk++) s += x[m * K + kk] * w[kk * N + n];
+          y[m * N + n] = s;
+          r[m * N + n] = r0[m * N + n] + s;
+        }
+      }
+      expectClose(out.y, y);
+      expectClose(out.r, r);
+    });
+  }
+
+  it('splitK fills a GPU at small T, never past 8 slices, always dividing K/4', () => {
+    expect(splitK(128, 768, 768)).toBe(8);
+    expect(splitK(1024, 768, 768)).toBe(2);
+    expect(splitK(4096, 768, 768)).toBe(1);
+    expect(splitK(1, 1600, 1600)).toBe(8);
+    expect(splitK(1, 24, 24)).toBe(2); // K/4 = 6
+  });
 
   it('gelu_new is the tanh approximation, not erf GELU, and finite at large |x|', async () => {
     const M = 1, K = 4, N = 8;
