@@ -33,7 +33,7 @@ export function distDir(): string {
 }
 
 /** Mounts a local model (folder or .safetensors file) at /model/ on the runner's server. */
-function modelMounts(model: string): Record<string, string> {
+export function modelMounts(model: string): Record<string, string> {
   const path = resolve(model);
   if (!existsSync(path)) throw new GPT2TapsError(`model not found: ${path}`);
   if (statSync(path).isDirectory()) return { '/model/': path };

@@ -2,8 +2,8 @@
 // whole forward with no taps and with all taps, and the device's measured peak, on the
 // Node backend (Dawn) or in headless Chromium.
 import { parseArgs } from 'node:util';
-import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GPT2TapsError } from '../errors.js';
 import { GPT2 } from '../model.js';
@@ -11,7 +11,7 @@ import { encode } from '../tokenizer.js';
 import { measurePeak } from '../peak.js';
 import { formatProfile, profileForward, type ProfileReport } from '../profile.js';
 import { nodeDevice } from './device.js';
-import { CHROMIUM_ARGS, chromiumPath, distDir } from './browser.js';
+import { CHROMIUM_ARGS, chromiumPath, distDir, modelMounts } from './browser.js';
 import { serve } from './serve.js';
 
 export const PROFILE_HELP = `gpt2-taps profile — per-kernel GPU timings of the forward pass, against the device's measured peak
@@ -54,16 +54,6 @@ function browserDist(): string {
   const found = candidates.find((p) => existsSync(join(p, 'runner.html')) && existsSync(join(p, 'gpt2-taps.js')));
   if (!found) throw new GPT2TapsError('dist/runner.html or dist/gpt2-taps.js is missing', 'run npm run build');
   return found;
-}
-
-function modelMounts(model: string): Record<string, string> {
-  const path = resolve(model);
-  if (!existsSync(path)) throw new GPT2TapsError(`model not found: ${path}`);
-  if (statSync(path).isDirectory()) return { '/model/': path };
-  const mounts: Record<string, string> = { '/model/model.safetensors': path };
-  const config = join(dirname(path), 'config.json');
-  if (existsSync(config) && basename(path) !== 'config.json') mounts['/model/config.json'] = config;
-  return mounts;
 }
 
 function positiveInt(name: string, v: string, min = 1): number {
