@@ -52,6 +52,39 @@ describe('GPU buffers', () => {
   });
 });
 
+describe('no WebGPU', () => {
+  it('browserDevice() says what to enable when navigator.gpu is missing', async () => {
+    const { browserDevice } = await import('../../src/device.js');
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true });
+    try {
+      await expect(browserDevice()).rejects.toThrow(/no WebGPU \(navigator\.gpu is missing\)[^]*--enable-unsafe-webgpu/);
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'navigator', saved);
+      else delete (globalThis as { navigator?: unknown }).navigator;
+    }
+  });
+});
+
+describe('device limits', () => {
+  it('a model whose buffers exceed the device limits is refused before anything is uploaded, naming the limit', async () => {
+    // A device with WebGPU's default limits (128 MiB per binding), and a model whose logits
+    // buffer [n_positions, V] = 1024 × 50257 floats (196 MiB) exceeds it.
+    const webgpu = await import('webgpu');
+    const adapter = (await webgpu.create([]).requestAdapter())!;
+    const small = await adapter.requestDevice();
+    expect(small.limits.maxStorageBufferBindingSize).toBe(128 * 2 ** 20);
+    const c: GPT2Config = { n_layer: 1, n_head: 1, n_embd: 16, n_positions: 1024, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
+    const tensors = [...paramShapes(c)].map(([name, shape]) => ({
+      name, dtype: 'F32' as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+    }));
+    const err = await GPT2.load({ model: writeSafetensors(tensors), config: { ...c } }, { device: small }).then(() => undefined, (e) => e);
+    expect(err).toBeInstanceOf(GPT2TapsError);
+    expect(err.message).toMatch(/logits \[N, V\] buffer of 196\.3 MiB, above this device's maxStorageBufferBindingSize \(128\.0 MiB\)/);
+    small.destroy();
+  });
+});
+
 describe('device loss', () => {
   it('a device destroyed mid-run rejects the run with a clear error; the model loads again on a new device', async () => {
     const own = (await nodeDevice()).device;
