@@ -1,7 +1,8 @@
 // layernorm — y[t, :] = (x[t, :] - mean) / sqrt(var + EPS) * gamma + beta, per row t.
-// Two passes over the row (mean, then the mean of squared deviations), as PyTorch
-// does: numerically stable even when |mean| >> std (GPT-2's residual stream has a
-// few dimensions in the hundreds). Biased variance, as torch.nn.LayerNorm.
+// Statistics in one pass over the row with Welford's update per thread and Chan's
+// merge across threads: numerically stable even when |mean| >> std (GPT-2's residual
+// stream has a few dimensions in the hundreds), and one workgroup reduction instead of
+// two (barriers are what a CPU emulation pays most for). Biased variance, as torch.nn.LayerNorm.
 //
 // Bindings (group 0):
 //   0 x       storage read        array<f32>  [T, D]
@@ -10,7 +11,7 @@
 //   3 y       storage read_write  array<f32>  [T, D]   (must not alias x)
 //   4 params  uniform             Params { T }
 // Overrides: D (n_embd), EPS (layer_norm_epsilon, 1e-5 for GPT-2).
-// Dispatch: (T, 1, 1) workgroups of 256 threads, one workgroup per row.
+// Dispatch: (T, 1, 1) workgroups of 64 threads, one workgroup per row.
 
 override D: u32;
 override EPS: f32 = 1e-5;
@@ -23,33 +24,39 @@ struct Params { T: u32 }
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
+const WG: u32 = 64u;
+// Per thread: (count, mean, M2 = Σ (x - mean)²) of the elements it has seen.
+var<workgroup> stats: array<vec3<f32>, WG>;
 
-// Sum of v over the workgroup; every thread gets the result.
-fn workgroup_sum(v: f32, lid: u32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = partial[lid] + partial[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
+// Chan et al.: the statistics of the union of two disjoint sets.
+fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+  let n = a.x + b.x;
+  if (n == 0.0) { return a; }
+  let delta = b.y - a.y;
+  return vec3<f32>(n, a.y + delta * b.x / n, a.z + b.z + delta * delta * a.x * b.x / n);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let base = wid.x * D;
 
-  var s = 0.0;
-  for (var i = lid; i < D; i += WG) { s += x[base + i]; }
-  let mean = workgroup_sum(s, lid) / f32(D);
-
-  var q = 0.0;
-  for (var i = lid; i < D; i += WG) { let c = x[base + i] - mean; q += c * c; }
-  let rstd = 1.0 / sqrt(workgroup_sum(q, lid) / f32(D) + EPS);
+  var s = vec3<f32>(0.0);
+  for (var i = lid; i < D; i += WG) {
+    let v = x[base + i];
+    s.x += 1.0;
+    let delta = v - s.y;
+    s.y += delta / s.x;
+    s.z += delta * (v - s.y);
+  }
+  stats[lid] = s;
+  workgroupBarrier();
+  for (var step = WG / 2u; step > 0u; step = step >> 1u) {
+    if (lid < step) { stats[lid] = merge(stats[lid], stats[lid + step]); }
+    workgroupBarrier();
+  }
+  let total = stats[0];
+  let mean = total.y;
+  let rstd = 1.0 / sqrt(total.z / f32(D) + EPS);
 
   for (var i = lid; i < D; i += WG) {
     y[base + i] = (x[base + i] - mean) * rstd * gamma[i] + beta[i];
