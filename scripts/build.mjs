@@ -2,6 +2,7 @@
 //   dist/cli.js            the Node CLI (bin/gpt2-taps.js runs it)
 //   dist/gpt2-taps.js      the browser library (ESM), used by the runner page and the tests
 //   dist/runner.html       the page the CLI's browser backend and the Playwright tests load
+//   dist/demo/             the demo page (Vite, demo/vite.config.ts)
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 
@@ -12,3 +13,7 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/gpt2-taps.js', platform: 'browser', external: ['node:*'] }),
 ]);
 copyFileSync('src/runner.html', 'dist/runner.html');
+
+// The demo page (demo/, Vite) into dist/demo, with the bundled gpt2-tiny at dist/demo/models/gpt2-tiny/.
+const { build: viteBuild } = await import('vite');
+await viteBuild({ configFile: 'demo/vite.config.ts', logLevel: 'warn' });

@@ -1,0 +1,514 @@
+// The demo page: load a GPT-2 (bundled, Hugging Face, or a local file), run it with the
+// residual taps, and draw the 2×2 residual-reconstruction figure of layer l from GPU
+// statistics. Every piece of text that comes from a checkpoint or the input goes into
+// the page as textContent, never as HTML.
+import {
+  GPT2, GPT2TapsError, RESIDUAL_TAPS, browserDevice, encode, tapsToSafetensors, tokenStrings, type TapResult,
+} from '../../src/index.js';
+import { ResidualGPU, panelRanges, type GpuLayer, type LayerPoints, type LayerStats } from './stats.js';
+import { PANELS, ResidualFigure } from './residual-figure.js';
+import type { Panel } from './figure.js';
+import {
+  BUNDLED_URL, HF_NAMES, formatBytes, hfSize, loadHf, loadLocal, type HfName, type LoadedBytes, type ModelChoice,
+} from './models.js';
+import { download, figurePng } from './export.js';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const el = {
+  banner: $('banner'), bannerText: $('banner-text'), bannerClose: $<HTMLButtonElement>('banner-close'),
+  noWebgpu: $('no-webgpu'), noWebgpuDetail: $('no-webgpu-detail'),
+  controls: $<HTMLFormElement>('controls'),
+  source: $<HTMLSelectElement>('source'), hfOptions: $('hf-options'), hfInfo: $('hf-info'), hfLoad: $<HTMLButtonElement>('hf-load'),
+  fileLabel: $('file-label'), file: $<HTMLInputElement>('file'), modelStatus: $('model-status'),
+  text: $<HTMLTextAreaElement>('text'), tokenCount: $('token-count'), run: $<HTMLButtonElement>('run'),
+  layer: $<HTMLSelectElement>('layer'), view: $<HTMLSelectElement>('view'), threshold: $<HTMLInputElement>('threshold'),
+  lasso: $<HTMLButtonElement>('lasso'), exportPng: $<HTMLButtonElement>('export-png'), exportTaps: $<HTMLButtonElement>('export-taps'),
+  progress: $('progress'), progressBar: $<HTMLProgressElement>('progress-bar'), progressText: $('progress-text'),
+  modelNote: $('model-note'), lastLayerNote: $('last-layer-note'),
+  figure: $('figure'), selection: $('selection'), selectionBody: $('selection-body'), tooltip: $('tooltip'),
+};
+
+interface Timings { forwardMs?: number; statsMs?: number; pointsMs?: number; drawMs?: number; totalMs?: number }
+
+const state = {
+  device: undefined as GPUDevice | undefined,
+  gpu: undefined as ResidualGPU | undefined,
+  model: undefined as GPT2 | undefined,
+  modelLabel: '',
+  taps: undefined as TapResult | undefined,
+  tokens: [] as string[],
+  /** The uploaded tensors of the layer on screen (re-used when only the threshold changes). */
+  cached: undefined as { layer: number; gpu: GpuLayer } | undefined,
+  lastStats: [] as LayerStats[],
+  timings: {} as Timings,
+  draws: 0,
+  drawn: false,
+  lasso: false,
+};
+
+let figure: ResidualFigure;
+
+// ---------------------------------------------------------------------------------
+// Banner, progress, task queue
+
+function showError(e: unknown): void {
+  const msg = e instanceof Error ? e.message : String(e);
+  el.bannerText.textContent = msg;
+  el.banner.hidden = false;
+  console.warn(`[gpt2-taps demo] ${msg}`);
+}
+function clearError(): void {
+  el.banner.hidden = true;
+  el.bannerText.textContent = '';
+}
+el.bannerClose.addEventListener('click', clearError);
+
+function setProgress(text: string, fraction?: number): void {
+  el.progress.hidden = false;
+  el.progressText.textContent = text;
+  if (fraction === undefined) el.progressBar.removeAttribute('value');
+  else el.progressBar.value = Math.max(0, Math.min(1, fraction));
+}
+
+let chain: Promise<void> = Promise.resolve();
+let pending = 0;
+let drawQueued = false;
+
+/** Runs tasks one at a time; the page is "ready" when the queue is empty and a figure is drawn. */
+function enqueue(task: () => Promise<void>): Promise<void> {
+  pending++;
+  document.body.dataset.ready = '0';
+  const p = chain.then(task).catch(showError).finally(() => {
+    pending--;
+    if (pending === 0) {
+      el.progress.hidden = true;
+      document.body.dataset.ready = state.drawn ? '1' : '0';
+    }
+  });
+  chain = p;
+  return p;
+}
+
+/** Redraws with the controls' values at the time the draw starts (several requests fold into one). */
+function requestDraw(): Promise<void> {
+  if (drawQueued) return chain;
+  drawQueued = true;
+  return enqueue(async () => {
+    drawQueued = false;
+    await drawFigure();
+  });
+}
+
+const yieldFrame = () => new Promise<void>((resolve) => requestAnimationFrame(() => resolve()));
+
+// ---------------------------------------------------------------------------------
+// Model
+
+async function loadModel(choice: ModelChoice): Promise<void> {
+  const device = state.device;
+  if (!device) throw new GPT2TapsError('no WebGPU device');
+  const onProgress = (done: number, total: number | undefined, what: string) => {
+    const short = what.length > 70 ? `…${what.slice(-68)}` : what;
+    setProgress(total ? `${short}: ${formatBytes(done)} of ${formatBytes(total)}` : `${short}: ${formatBytes(done)}`, total ? done / total : undefined);
+  };
+  let loaded: LoadedBytes | undefined;
+  let label: string;
+  let random = false;
+  let model: GPT2;
+  if (choice.kind === 'bundled') {
+    setProgress('loading the bundled gpt2-tiny…');
+    model = await GPT2.load(new URL(BUNDLED_URL, location.href).href, { device, onProgress });
+    label = 'bundled gpt2-tiny';
+    random = true;
+  } else {
+    const what = choice.kind === 'hf' ? choice.name : choice.files.map((f) => f.name).join(' + ');
+    try {
+      setProgress(choice.kind === 'hf' ? `downloading ${choice.name}…` : 'reading the file…');
+      loaded = choice.kind === 'hf' ? await loadHf(choice.name, onProgress) : await loadLocal(choice.files);
+      setProgress('uploading weights…');
+      model = await GPT2.load({ model: loaded.model, config: loaded.config }, { device, onProgress });
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new Error(`could not load ${what}${state.model ? ` (still using ${state.modelLabel})` : ''}: ${msg}`);
+    }
+    label = loaded.label;
+  }
+  // Only now that the new model works does it replace the old one.
+  state.model?.dispose();
+  dropCached();
+  state.model = model;
+  state.modelLabel = label;
+  state.taps = undefined;
+  const c = model.config;
+  el.modelStatus.textContent = `loaded: ${label} — ${c.n_layer} layers, ${c.n_head} heads, n_embd ${c.n_embd}, ` +
+    `n_positions ${c.n_positions}${loaded?.cached ? ' (from the browser cache)' : ''}`;
+  el.modelNote.textContent = [
+    random ? 'The bundled gpt2-tiny has RANDOM weights: the numbers are exact (they match float64 references) but ' +
+      'mean nothing linguistically. Pick a Hugging Face size for real GPT-2 weights.' : '',
+    ...model.notes, loaded?.note ?? '',
+  ].filter(Boolean).join(' ');
+  const prev = Number(el.layer.value) || 0;
+  el.layer.replaceChildren(...Array.from({ length: c.n_layer }, (_, l) => new Option(`${l} → ${l + 1}`, String(l))));
+  el.layer.value = String(Math.min(prev, c.n_layer - 1));
+  updateTokenCount();
+}
+
+function dropCached(): void {
+  state.cached?.gpu.destroy();
+  state.cached = undefined;
+}
+
+function updateTokenCount(): number {
+  const n = encode(el.text.value).length;
+  const max = state.model?.config.n_positions;
+  el.tokenCount.textContent = max ? `${n} / ${max} tokens (n_positions)` : `${n} tokens`;
+  const over = max !== undefined && n > max;
+  el.tokenCount.classList.toggle('over', over);
+  el.run.disabled = over || n === 0;
+  el.figure.dataset.inputTokens = String(n);
+  return n;
+}
+
+async function runModel(): Promise<void> {
+  const model = state.model;
+  if (!model) throw new GPT2TapsError('no model is loaded');
+  const ids = encode(el.text.value);
+  if (ids.length === 0) throw new GPT2TapsError('the text is empty: nothing to run');
+  if (ids.length > model.config.n_positions) {
+    throw new GPT2TapsError(`${ids.length} tokens is more than this model's n_positions (${model.config.n_positions})`, 'shorten the text');
+  }
+  setProgress(`forward pass over ${ids.length} tokens…`);
+  const t0 = performance.now();
+  const taps = await model.run(ids, { taps: RESIDUAL_TAPS });
+  state.timings = { forwardMs: performance.now() - t0 };
+  dropCached();
+  state.taps = taps;
+  state.tokens = tokenStrings([...taps.inputIds]);
+  el.exportTaps.disabled = false;
+}
+
+// ---------------------------------------------------------------------------------
+// Figure
+
+function tensorsOf(taps: TapResult, l: number): [Float32Array, Float32Array, Float32Array, Float32Array] {
+  return [
+    taps.get(`hidden_states.${l}`).data, taps.get(`h.${l}`).data,
+    taps.get(`h.${l}.attn.c_proj`).data, taps.get(`h.${l}.mlp.c_proj`).data,
+  ];
+}
+
+function gpuLayer(l: number): GpuLayer {
+  if (state.cached?.layer === l) return state.cached.gpu;
+  dropCached();
+  const g = state.gpu!.layer(...tensorsOf(state.taps!, l));
+  state.cached = { layer: l, gpu: g };
+  return g;
+}
+
+function readThreshold(): number {
+  const t = Number(el.threshold.value);
+  if (el.threshold.value.trim() === '' || !Number.isFinite(t) || t < 0) {
+    throw new GPT2TapsError(`threshold "${el.threshold.value}" is not a non-negative number`);
+  }
+  return t;
+}
+
+async function drawFigure(): Promise<void> {
+  const { taps, model, gpu } = state;
+  if (!taps || !model || !gpu) return;
+  const threshold = readThreshold();
+  const L = model.config.n_layer;
+  const layer = Math.min(Number(el.layer.value) || 0, L - 1);
+  const view = el.view.value;
+  const t0 = performance.now();
+  hideTooltip();
+  showSelection([]);
+  el.lastLayerNote.hidden = !(view !== 'layer' || layer === L - 1);
+  el.lastLayerNote.textContent = `For the last layer, "layer ${L}" is h.${L - 1}, the raw output of the last block: Hugging Face's ` +
+    `last hidden state (hidden_states.${L}) has the final LayerNorm ln_f applied, so it is not the residual stream.`;
+
+  let statsMs = 0, pointsMs = 0;
+  if (view === 'layer') {
+    setProgress('GPU statistics (mask, Pearson r, min/max)…');
+    const g = gpuLayer(layer);
+    let t = performance.now();
+    const stats = await g.stats(threshold);
+    const ranges = panelRanges([stats]);
+    statsMs = performance.now() - t;
+    setProgress(`compacting ${stats.kept.toLocaleString('en-US')} points on the GPU…`);
+    t = performance.now();
+    const points = await g.points(ranges);
+    pointsMs = performance.now() - t;
+    state.lastStats = [stats];
+    await figure.showLayer(layer, stats, ranges, points, (f) => setProgress('drawing the points…', f));
+  } else {
+    const panel = view === 'all-4' ? 3 : 0;
+    const all: { stats: LayerStats; points?: LayerPoints }[] = [];
+    let t = performance.now();
+    for (let l = 0; l < L; l++) {
+      setProgress(`GPU statistics, layer ${l} of ${L}…`, l / L);
+      all.push({ stats: await gpuLayer(l).stats(threshold) });
+    }
+    const ranges = panelRanges(all.map((a) => a.stats));
+    statsMs = performance.now() - t;
+    t = performance.now();
+    for (let l = 0; l < L; l++) {
+      setProgress(`compacting points, layer ${l} of ${L}…`, l / L);
+      const g = gpuLayer(l);
+      await g.stats(threshold); // the compaction offsets of this layer
+      all[l].points = await g.points(ranges);
+      await yieldFrame();
+    }
+    pointsMs = performance.now() - t;
+    state.lastStats = all.map((a) => a.stats);
+    await figure.showAllLayers(panel, all.map((a) => ({ stats: a.stats, points: a.points! })), ranges,
+      (f) => setProgress('drawing the points…', f));
+  }
+  applyMouseMode();
+  const totalMs = performance.now() - t0;
+  state.timings = { ...state.timings, statsMs, pointsMs, drawMs: totalMs - statsMs - pointsMs, totalMs };
+  Object.assign(figure.root.dataset, {
+    layer: String(layer), threshold: String(threshold), tokens: String(taps.inputIds.length), dims: String(model.config.n_embd),
+    timings: JSON.stringify(state.timings),
+  });
+  state.drawn = true;
+  state.draws++;
+  document.body.dataset.draws = String(state.draws);
+  el.exportPng.disabled = false;
+}
+
+// ---------------------------------------------------------------------------------
+// Hover and lasso
+
+function hideTooltip(): void {
+  el.tooltip.hidden = true;
+}
+
+function entry(point: number, panel: Panel): { layer: number; e: number; t: number; d: number; p: number } | undefined {
+  const shown = figure.shown;
+  const model = state.model;
+  if (!shown || !model || point >= shown.index.length) return undefined;
+  const e = shown.index[point];
+  const D = model.config.n_embd;
+  return {
+    layer: shown.kind === 'layer' ? shown.layer : shown.layerOf[point],
+    p: shown.kind === 'layer' ? panel.index : shown.panel,
+    e, t: Math.floor(e / D), d: e % D,
+  };
+}
+
+function values(layer: number, e: number, p: number): [number, number] {
+  const [x, y, a, m] = tensorsOf(state.taps!, layer).map((arr) => arr[e]);
+  return ([[x, y], [a, m], [x + a + m, y], [y - x, a + m]] as [number, number][])[p];
+}
+
+function onHover(panel: Panel, point: number | undefined, screen?: { x: number; y: number }): void {
+  const info = point === undefined ? undefined : entry(point, panel);
+  if (!info || !state.taps) { hideTooltip(); return; }
+  const [u, v] = values(info.layer, info.e, info.p);
+  const def = PANELS[info.p];
+  el.tooltip.textContent = [
+    `token ${JSON.stringify(state.tokens[info.t])} (id ${state.taps.inputIds[info.t]}) · position ${info.t}`,
+    `dimension ${info.d} · layer ${info.layer}`,
+    `x  ${def.x(info.layer)}: ${u.toPrecision(6)}`,
+    `y  ${def.y(info.layer)}: ${v.toPrecision(6)}`,
+  ].join('\n');
+  el.tooltip.hidden = false;
+  const x = (screen?.x ?? 0) + 14, y = (screen?.y ?? 0) + 14;
+  const w = el.tooltip.offsetWidth, h = el.tooltip.offsetHeight;
+  el.tooltip.style.left = `${Math.min(x, window.innerWidth - w - 8)}px`;
+  el.tooltip.style.top = `${Math.min(y, window.innerHeight - h - 8)}px`;
+}
+
+function onSelect(panel: Panel, points: number[]): void {
+  // In the 2×2 view all four panels hold the same kept entries in the same order: link them.
+  if (figure.shown?.kind === 'layer') for (const other of figure.panels) if (other !== panel) other.select(points);
+  showSelection(points, panel);
+}
+
+function showSelection(points: number[], panel?: Panel): void {
+  el.selectionBody.replaceChildren();
+  el.selection.hidden = points.length === 0 || !panel;
+  el.figure.dataset.selected = String(points.length);
+  if (points.length === 0 || !panel) return;
+  const tokens = new Map<number, number>(), dims = new Map<number, number>(), layers = new Map<number, number>();
+  for (const pt of points) {
+    const info = entry(pt, panel);
+    if (!info) continue;
+    tokens.set(info.t, (tokens.get(info.t) ?? 0) + 1);
+    dims.set(info.d, (dims.get(info.d) ?? 0) + 1);
+    layers.set(info.layer, (layers.get(info.layer) ?? 0) + 1);
+  }
+  const top = (m: Map<number, number>) => [...m].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 12);
+  const para = (text: string) => { const p = document.createElement('p'); p.textContent = text; return p; };
+  const list = (items: string[]) => {
+    const ol = document.createElement('ol');
+    for (const s of items) { const li = document.createElement('li'); li.textContent = s; ol.append(li); }
+    return ol;
+  };
+  el.selectionBody.append(
+    para(`${points.length.toLocaleString('en-US')} points: ${tokens.size} distinct tokens, ${dims.size} distinct dimensions` +
+      (figure.shown?.kind === 'all' ? `, layers ${[...layers.keys()].sort((a, b) => a - b).join(', ')}` : '') + '.'),
+    para('Tokens (position: text × points):'),
+    list(top(tokens).map(([t, n]) => `${t}: ${JSON.stringify(state.tokens[t])} × ${n}`)),
+    para('Dimensions (× points):'),
+    list(top(dims).map(([d, n]) => `dim ${d} × ${n}`)),
+  );
+}
+
+function applyMouseMode(): void {
+  for (const p of figure.panels) void p.scatterplot?.set({ mouseMode: state.lasso ? 'lasso' : 'panZoom' });
+  el.lasso.setAttribute('aria-pressed', String(state.lasso));
+}
+
+// ---------------------------------------------------------------------------------
+// Controls
+
+function runAndDraw(): Promise<void> {
+  clearError();
+  return enqueue(async () => {
+    await runModel();
+    await drawFigure();
+  });
+}
+
+function loadAndRun(choice: ModelChoice): Promise<void> {
+  clearError();
+  return enqueue(async () => {
+    await loadModel(choice);
+    await runModel();
+    await drawFigure();
+  });
+}
+
+function wireControls(): void {
+  for (const name of HF_NAMES) el.hfOptions.append(new Option(`${name} (Hugging Face)`, `hf:${name}`));
+  el.controls.addEventListener('submit', (e) => { e.preventDefault(); void runAndDraw(); });
+  el.text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); void runAndDraw(); }
+  });
+  let tokenTimer: ReturnType<typeof setTimeout> | undefined;
+  el.text.addEventListener('input', () => { clearTimeout(tokenTimer); tokenTimer = setTimeout(updateTokenCount, 150); });
+  el.layer.addEventListener('change', () => void requestDraw());
+  el.view.addEventListener('change', () => void requestDraw());
+  let thresholdTimer: ReturnType<typeof setTimeout> | undefined;
+  el.threshold.addEventListener('input', () => {
+    clearTimeout(thresholdTimer);
+    thresholdTimer = setTimeout(() => { clearError(); void requestDraw(); }, 350);
+  });
+  el.threshold.addEventListener('change', () => { clearTimeout(thresholdTimer); clearError(); void requestDraw(); });
+  el.lasso.addEventListener('click', () => { state.lasso = !state.lasso; applyMouseMode(); });
+
+  el.source.addEventListener('change', () => {
+    const v = el.source.value;
+    el.fileLabel.hidden = v !== 'local';
+    el.hfLoad.hidden = true;
+    el.hfInfo.hidden = true;
+    if (v === 'bundled') void loadAndRun({ kind: 'bundled' });
+    else if (v === 'local') el.file.click();
+    else if (v.startsWith('hf:')) void showHfSize(v.slice(3) as HfName);
+  });
+  el.hfLoad.addEventListener('click', () => {
+    const v = el.source.value;
+    if (v.startsWith('hf:')) void loadAndRun({ kind: 'hf', name: v.slice(3) as HfName });
+  });
+  el.file.addEventListener('change', () => {
+    const files = Array.from(el.file.files ?? []);
+    el.file.value = '';
+    if (files.length > 0) void loadAndRun({ kind: 'local', files });
+  });
+  document.addEventListener('dragover', (e) => {
+    if (!e.dataTransfer?.types.includes('Files')) return;
+    e.preventDefault();
+    document.body.classList.add('dragging');
+  });
+  document.addEventListener('dragleave', (e) => { if (e.relatedTarget === null) document.body.classList.remove('dragging'); });
+  document.addEventListener('drop', (e) => {
+    document.body.classList.remove('dragging');
+    const files = Array.from(e.dataTransfer?.files ?? []);
+    if (files.length === 0) return;
+    e.preventDefault();
+    el.source.value = 'local';
+    el.fileLabel.hidden = false;
+    void loadAndRun({ kind: 'local', files });
+  });
+
+  el.exportPng.addEventListener('click', () => {
+    figurePng(figure.panels)
+      .then((png) => download(png, `gpt2-taps-residuals-${figure.root.dataset.view === 'layer' ? `layer${figure.root.dataset.layer}` : figure.root.dataset.view}.png`))
+      .catch(showError);
+  });
+  el.exportTaps.addEventListener('click', () => {
+    if (!state.taps) return;
+    const bytes = tapsToSafetensors(state.taps, { model: state.modelLabel, text: el.text.value });
+    download(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), 'taps.safetensors');
+  });
+  window.addEventListener('unhandledrejection', (e) => showError(e.reason));
+}
+
+async function showHfSize(name: HfName): Promise<void> {
+  el.hfInfo.hidden = false;
+  el.hfInfo.textContent = `${name}: checking the size…`;
+  try {
+    const { bytes, cached } = await hfSize(name);
+    if (el.source.value !== `hf:${name}`) return;
+    el.hfInfo.textContent = `${name}: model.safetensors is ${bytes ? formatBytes(bytes) : 'of unknown size'}` +
+      (cached ? ' — already in the browser cache' : ' — downloaded once, then kept in the browser cache');
+    el.hfLoad.textContent = cached ? 'Load' : 'Download and load';
+    el.hfLoad.hidden = false;
+  } catch (e) {
+    el.hfInfo.textContent = `${name}: size unknown`;
+    showError(e);
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Start
+
+function showNoWebgpu(detail: string): void {
+  el.noWebgpu.hidden = false;
+  el.noWebgpuDetail.textContent = detail;
+  document.body.dataset.webgpu = '0';
+  for (const c of Array.from(el.controls.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('button, select, input'))) c.disabled = true;
+  el.modelStatus.textContent = 'WebGPU is needed to run the model.';
+}
+
+/** Square plot side in CSS pixels: two panels side by side in the page's width. */
+function plotSize(): number {
+  const width = Math.min(document.body.clientWidth, 1180);
+  return Math.max(220, Math.min(440, Math.floor(width / 2) - 110));
+}
+
+async function start(): Promise<void> {
+  wireControls();
+  updateTokenCount();
+  figure = new ResidualFigure(el.figure, plotSize(), { onHover, onSelect });
+  (window as unknown as { demo: unknown }).demo = {
+    state, figure,
+    /** Page coordinates of point j of panel p (for tests). */
+    screenPosition: (p: number, j: number) => figure.panels[p].screenPosition(j),
+    /** The GPU statistics of four arbitrary tensors (for tests of the WGSL reductions). */
+    gpuStats: async (x: Float32Array, y: Float32Array, a: Float32Array, m: Float32Array, threshold: number) => {
+      const g = state.gpu!.layer(x, y, a, m);
+      try { return await g.stats(threshold); } finally { g.destroy(); }
+    },
+  };
+  if (!('gpu' in navigator) || !navigator.gpu) {
+    showNoWebgpu('navigator.gpu is missing: this browser has WebGPU off or does not support it.');
+    return;
+  }
+  try {
+    state.device = await browserDevice();
+  } catch (e) {
+    showNoWebgpu(e instanceof Error ? e.message : String(e));
+    return;
+  }
+  document.body.dataset.webgpu = '1';
+  void state.device.lost.then((info) => {
+    if (info.reason !== 'destroyed') showError(new GPT2TapsError(`the GPU device was lost (${info.message})`, 'reload the page'));
+  });
+  state.gpu = await ResidualGPU.create(state.device);
+  await loadAndRun({ kind: 'bundled' });
+}
+
+void start().catch(showError);

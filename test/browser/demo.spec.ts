@@ -1,0 +1,316 @@
+// The demo page (dist/demo, built by `node scripts/build.mjs`) in headless Chromium:
+// the bundled gpt2-tiny on the default text, the four r values against the CLI's
+// `gpt2-taps residuals` (Node backend, parity-tested taps), point counts against the
+// mask, layer/threshold changes, the all-layers view, bad model files, hover, lasso
+// and the exports.
+import { test, expect, type Page } from '@playwright/test';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { serve, type Server } from '../../src/node/serve.js';
+
+const TEXT = "Plants make fantastic pets because they don't leave a mess after you feed them.";
+const TOL = 1e-3;
+
+interface RefLayer { layer: number; kept: number; total: number; rLayers: number; rDeltas: number; rReconstruction: number; rDifference: number }
+interface Ref { tokens: number; threshold: number; layers: RefLayer[] }
+
+async function cliResiduals(threshold: number): Promise<Ref> {
+  const { stdout } = await promisify(execFile)('node',
+    ['bin/gpt2-taps.js', 'residuals', '--json', '--text', TEXT, '--threshold', String(threshold)], { timeout: 120_000 });
+  return JSON.parse(stdout) as Ref;
+}
+
+let server: Server;
+const ref: Record<number, Ref> = {};
+
+test.beforeAll(async () => {
+  for (const f of ['dist/demo/index.html', 'dist/demo/models/gpt2-tiny/model.safetensors', 'dist/cli.js']) {
+    if (!existsSync(f)) throw new Error(`${f} is missing: run \`node scripts/build.mjs\` first`);
+  }
+  server = await serve({ mounts: { '/': 'dist/demo' } });
+  [ref[30], ref[0.5]] = await Promise.all([cliResiduals(30), cliResiduals(0.5)]);
+});
+test.afterAll(async () => server?.close());
+
+/** Console errors and page errors, collected per page. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
+  return errors;
+}
+
+async function draws(page: Page): Promise<number> {
+  return page.evaluate(() => Number(document.body.dataset.draws ?? 0));
+}
+
+/** Waits for the page to be ready with a draw newer than `after`. */
+async function waitForDraw(page: Page, after: number): Promise<void> {
+  await page.waitForFunction((n) => document.body.dataset.ready === '1' && Number(document.body.dataset.draws ?? 0) > n, after,
+    { timeout: 120_000 });
+}
+
+async function openDemo(page: Page): Promise<string[]> {
+  const errors = watchErrors(page);
+  await page.setViewportSize({ width: 1200, height: 1300 });
+  await page.goto(`${server.url}/`);
+  await waitForDraw(page, 0);
+  return errors;
+}
+
+interface Shown {
+  figure: Record<string, string>;
+  panels: { r: number; points: number; title: string; hidden: boolean; rByLayer?: number[] }[];
+}
+
+async function shown(page: Page): Promise<Shown> {
+  return page.evaluate(() => ({
+    figure: { ...document.getElementById('figure')!.dataset } as Record<string, string>,
+    panels: Array.from(document.querySelectorAll<HTMLElement>('#figure .panel')).map((p) => ({
+      r: Number(p.dataset.r),
+      points: Number(p.dataset.points),
+      title: p.querySelector('.panel-title')!.textContent ?? '',
+      hidden: p.hidden,
+      rByLayer: p.dataset.rByLayer ? (JSON.parse(p.dataset.rByLayer) as number[]) : undefined,
+    })),
+  }));
+}
+
+/** The 2×2 figure of `layer` equals the CLI's residual statistics at `threshold`. */
+async function expectLayer(page: Page, layer: number, threshold: number): Promise<void> {
+  const s = await shown(page);
+  const want = ref[threshold].layers[layer];
+  expect(s.figure.view).toBe('layer');
+  expect(s.figure.layer).toBe(String(layer));
+  expect(Number(s.figure.threshold)).toBe(threshold);
+  expect(Number(s.figure.total)).toBe(want.total);
+  expect(Number(s.figure.kept)).toBe(want.kept);
+  expect(Number(s.figure.masked)).toBe(want.total - want.kept);
+  expect(Number(s.figure.points)).toBe(4 * want.kept);
+  const wantR = [want.rLayers, want.rDeltas, want.rReconstruction, want.rDifference];
+  s.panels.forEach((p, i) => {
+    expect(p.hidden).toBe(false);
+    expect(p.points).toBe(want.kept); // T·D minus the masked entries, in every panel
+    expect(Math.abs(p.r - wantR[i]), `panel ${i + 1}: page r ${p.r} vs residuals r ${wantR[i]}`).toBeLessThanOrEqual(TOL);
+    const m = /r = (-?\d\.\d{3})\b/.exec(p.title);
+    expect(m, `panel ${i + 1} title "${p.title}"`).not.toBeNull();
+    expect(Math.abs(Number(m![1]) - wantR[i])).toBeLessThanOrEqual(TOL);
+    if (i !== 1) expect(p.title).toContain(`layer ${layer}`);
+  });
+  expect(s.panels[2].title).toContain('r = 1.000');
+}
+
+test('the bundled model on the default text: four r values equal gpt2-taps residuals, panel 3 shows r = 1.000', async ({ page }, testInfo) => {
+  const errors = await openDemo(page);
+  await expect(page.locator('#model-status')).toContainText('bundled gpt2-tiny');
+  await expect(page.locator('#model-note')).toContainText('RANDOM weights');
+  await expect(page.locator('#token-count')).toHaveText(`${ref[30].tokens} / 256 tokens (n_positions)`);
+  await expectLayer(page, 0, 30);
+  await expect(page.locator('[role="alert"]')).toBeHidden();
+  mkdirSync('test-results', { recursive: true });
+  const png = await page.screenshot({ path: 'test-results/demo.png', fullPage: true });
+  await testInfo.attach('demo page', { body: png, contentType: 'image/png' });
+  expect(errors).toEqual([]);
+});
+
+test('changing layer and threshold updates titles and counts', async ({ page }) => {
+  const errors = await openDemo(page);
+  const last = ref[30].layers.length - 1;
+  let n = await draws(page);
+  await page.selectOption('#layer', String(last));
+  await waitForDraw(page, n);
+  await expectLayer(page, last, 30);
+  await expect(page.locator('#last-layer-note')).toBeVisible();
+  await expect(page.locator('#last-layer-note')).toContainText('ln_f');
+
+  n = await draws(page);
+  await page.fill('#threshold', '0.5');
+  await page.locator('#threshold').dispatchEvent('change');
+  await waitForDraw(page, n);
+  await expectLayer(page, last, 0.5);
+  expect(ref[0.5].layers[last].kept).toBeLessThan(ref[0.5].layers[last].total); // the mask bites
+
+  n = await draws(page);
+  await page.selectOption('#layer', '1');
+  await waitForDraw(page, n);
+  await expectLayer(page, 1, 0.5);
+  await expect(page.locator('#last-layer-note')).toBeHidden();
+  expect(errors).toEqual([]);
+});
+
+test('all-layers view: every layer in one plot, coloured by layer', async ({ page }) => {
+  const errors = await openDemo(page);
+  const n = await draws(page);
+  await page.selectOption('#view', 'all-1');
+  await waitForDraw(page, n);
+  const s = await shown(page);
+  const layers = ref[30].layers;
+  expect(s.figure.view).toBe('all-1');
+  expect(Number(s.figure.points)).toBe(layers.reduce((a, l) => a + l.kept, 0));
+  expect(s.panels[0].points).toBe(Number(s.figure.points));
+  expect(s.panels.slice(1).every((p) => p.hidden)).toBe(true);
+  expect(s.panels[0].rByLayer).toHaveLength(layers.length);
+  s.panels[0].rByLayer!.forEach((r, l) => expect(Math.abs(r - layers[l].rLayers)).toBeLessThanOrEqual(TOL));
+  await expect(page.locator('.panel[data-panel="1"] .legend-item')).toHaveCount(layers.length);
+  expect(errors).toEqual([]);
+});
+
+test('a bad model file shows an error banner and the page keeps working', async ({ page }) => {
+  const errors = await openDemo(page);
+  const good = readFileSync('weights/gpt2-tiny/model.safetensors');
+  const banner = page.locator('[role="alert"]');
+
+  await page.setInputFiles('#file', { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: good.subarray(0, 100_000) });
+  await expect(banner).toBeVisible({ timeout: 60_000 });
+  await expect(banner).not.toHaveText('');
+  const truncatedMessage = await banner.textContent();
+
+  await page.locator('#banner-close').click();
+  await expect(banner).toBeHidden();
+  await page.setInputFiles('#file', { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('this is not a safetensors file, just text\n') });
+  await expect(banner).toBeVisible({ timeout: 60_000 });
+  await expect(banner).not.toHaveText('');
+  expect(await banner.textContent()).not.toBe(truncatedMessage);
+
+  // The bundled model is still loaded, and a new run draws as before.
+  await expect(page.locator('#model-status')).toContainText('bundled gpt2-tiny');
+  await page.waitForFunction(() => document.body.dataset.ready === '1');
+  const n = await draws(page);
+  await page.locator('#run').click();
+  await waitForDraw(page, n);
+  await expectLayer(page, 0, 30);
+  await expect(banner).toBeHidden();
+
+  // A good local file (with its config.json) replaces the model and draws the same figure.
+  const m = await draws(page);
+  await page.setInputFiles('#file', [
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: good },
+    { name: 'config.json', mimeType: 'application/json', buffer: readFileSync('weights/gpt2-tiny/config.json') },
+  ]);
+  await waitForDraw(page, m);
+  await expect(page.locator('#model-status')).toContainText('local file model.safetensors + config.json');
+  await expectLayer(page, 0, 30);
+  expect(errors).toEqual([]);
+});
+
+test('hover shows the token, position, dimension, layer and values; lasso summarises; exports download', async ({ page }) => {
+  const errors = await openDemo(page);
+  // Hover the first point of panel 1 (entry 0: token 0, dimension 0).
+  const pos = await page.evaluate(() => (window as unknown as { demo: { screenPosition: (p: number, j: number) => { x: number; y: number } } }).demo.screenPosition(0, 0));
+  await page.mouse.move(pos.x, pos.y);
+  const tooltip = page.locator('#tooltip');
+  await expect(tooltip).toBeVisible({ timeout: 10_000 });
+  await expect(tooltip).toContainText('position');
+  await expect(tooltip).toContainText('dimension');
+  await expect(tooltip).toContainText('layer 0');
+
+  // Lasso (lasso mode) around the middle of panel 3: points on the identity line get selected.
+  await page.locator('#lasso').click();
+  const box = (await page.locator('.panel[data-panel="3"] canvas').boundingBox())!;
+  const cx = box.x + box.width / 2, cy = box.y + box.height / 2, r = box.width * 0.3;
+  await page.mouse.move(cx - r, cy - r);
+  await page.mouse.down();
+  for (const [dx, dy] of [[r, -r], [r, r], [-r, r], [-r, -r], [-r * 0.99, -r]]) await page.mouse.move(cx + dx, cy + dy, { steps: 8 });
+  await page.mouse.up();
+  await expect(page.locator('#selection')).toBeVisible({ timeout: 10_000 });
+  await expect(page.locator('#selection-body')).toContainText('distinct tokens');
+  const selected = await page.evaluate(() => Number(document.getElementById('figure')!.dataset.selected));
+  expect(selected).toBeGreaterThan(0);
+
+  const [tapsDownload] = await Promise.all([page.waitForEvent('download'), page.locator('#export-taps').click()]);
+  const taps = readFileSync(await tapsDownload.path());
+  const headerLength = Number(taps.readBigUInt64LE(0));
+  const header = JSON.parse(taps.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { shape: number[] }>;
+  expect(header.input_ids.shape).toEqual([ref[30].tokens]);
+  expect(header['h.0.attn.c_proj'].shape).toEqual([ref[30].tokens, 128]);
+
+  const [pngDownload] = await Promise.all([page.waitForEvent('download'), page.locator('#export-png').click()]);
+  const png = readFileSync(await pngDownload.path());
+  expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+  expect(png.length).toBeGreaterThan(10_000);
+  expect(errors).toEqual([]);
+});
+
+test('Hugging Face source (network mocked): size before download, then from the Cache Storage after a reload', async ({ page }) => {
+  const errors = await openDemo(page);
+  const model = readFileSync('weights/gpt2-tiny/model.safetensors');
+  const config = readFileSync('weights/gpt2-tiny/config.json');
+  let downloads = 0;
+  await page.route('https://huggingface.co/**', async (route) => {
+    const req = route.request();
+    const body = req.url().endsWith('config.json') ? config : model;
+    if (req.method() === 'GET' && req.url().endsWith('.safetensors')) downloads++;
+    await route.fulfill({ status: 200, headers: { 'content-length': String(body.length), 'access-control-allow-origin': '*' }, body: req.method() === 'HEAD' ? '' : body });
+  });
+  await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
+  for (const cached of [false, true]) {
+    await page.selectOption('#source', 'hf:gpt2');
+    await expect(page.locator('#hf-load')).toBeVisible();
+    await expect(page.locator('#hf-info')).toContainText('29.0 MB');
+    await expect(page.locator('#hf-info')).toContainText(cached ? 'already in the browser cache' : 'downloaded once');
+    const n = await draws(page);
+    await page.locator('#hf-load').click();
+    await waitForDraw(page, n);
+    await expect(page.locator('#model-status')).toContainText('gpt2 (Hugging Face openai-community/gpt2)');
+    await expectLayer(page, 0, 30);
+    if (!cached) {
+      await page.reload();
+      await waitForDraw(page, 0);
+    }
+  }
+  expect(downloads).toBe(1);
+  await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
+  expect(errors).toEqual([]);
+});
+
+test('without WebGPU the page says so and how to enable it', async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
+  await page.goto(`${server.url}/`);
+  await expect(page.locator('#no-webgpu')).toBeVisible();
+  await expect(page.locator('#no-webgpu')).toContainText('--enable-unsafe-webgpu');
+  await expect(page.locator('body')).toHaveAttribute('data-webgpu', '0');
+  await expect(page.locator('#run')).toBeDisabled();
+  expect(errors).toEqual([]);
+});
+
+test('the WGSL reductions keep r accurate at 1M entries with large offsets (float32, two-pass)', async ({ page }) => {
+  const errors = await openDemo(page);
+  const result = await page.evaluate(async () => {
+    type Stats = { kept: number; r: number[] };
+    const demo = (window as unknown as { demo: { gpuStats: (...a: unknown[]) => Promise<Stats> } }).demo;
+    const n = 1_000_003; // not a multiple of the workgroup's 1024 entries
+    let seed = 12345;
+    const rand = () => { seed = (seed * 1664525 + 1013904223) >>> 0; return seed / 2 ** 32; };
+    const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+    const x = new Float32Array(n), y = new Float32Array(n), a = new Float32Array(n), m = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      // A residual stream with a large offset (as GPT-2's big dimensions) and small sublayer deltas.
+      x[i] = 80 + 3 * gauss();
+      a[i] = 0.5 * gauss() + 0.2 * (x[i] - 80);
+      m[i] = 0.3 * gauss() - 0.1 * a[i];
+      y[i] = x[i] + a[i] + m[i];
+      if (i % 997 === 0) x[i] = 500; // masked entries
+    }
+    const threshold = 100;
+    const gpu = await demo.gpuStats(x, y, a, m, threshold);
+    // float64 reference, two-pass.
+    const pairs = [(i: number) => [x[i], y[i]], (i: number) => [a[i], m[i]], (i: number) => [x[i] + a[i] + m[i], y[i]], (i: number) => [y[i] - x[i], a[i] + m[i]]];
+    const keep: number[] = [];
+    for (let i = 0; i < n; i++) if (Math.max(Math.abs(x[i]), Math.abs(y[i]), Math.abs(a[i]), Math.abs(m[i])) <= threshold) keep.push(i);
+    const ref = pairs.map((f) => {
+      let su = 0, sv = 0;
+      for (const i of keep) { const [u, v] = f(i); su += u; sv += v; }
+      const mu = su / keep.length, mv = sv / keep.length;
+      let uu = 0, vv = 0, uv = 0;
+      for (const i of keep) { const [u, v] = f(i); uu += (u - mu) ** 2; vv += (v - mv) ** 2; uv += (u - mu) * (v - mv); }
+      return uv / Math.sqrt(uu * vv);
+    });
+    return { kept: gpu.kept, keptRef: keep.length, r: gpu.r, ref };
+  });
+  expect(result.kept).toBe(result.keptRef);
+  expect(result.keptRef).toBeLessThan(1_000_003);
+  result.r.forEach((r, p) => expect(Math.abs(r - result.ref[p]), `panel ${p + 1}: ${r} vs ${result.ref[p]}`).toBeLessThanOrEqual(1e-4));
+  expect(errors).toEqual([]);
+});
