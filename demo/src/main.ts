@@ -12,6 +12,8 @@ import {
   BUNDLED_URL, HF_NAMES, formatBytes, hfSize, loadHf, loadLocal, type HfName, type LoadedBytes, type ModelChoice,
 } from './models.js';
 import { download, figurePng } from './export.js';
+import { renderProfile } from './profile-panel.js';
+import { profileForward } from '../../src/index.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const el = {
@@ -398,6 +400,14 @@ function wireControls(): void {
   });
   el.threshold.addEventListener('change', () => { clearTimeout(thresholdTimer); clearError(); void requestDraw(); });
   el.lasso.addEventListener('click', () => { state.lasso = !state.lasso; applyMouseMode(); });
+  $('profile-run').addEventListener('click', () => {
+    void enqueue(async () => {
+      const { model, taps } = state;
+      if (!model || !taps) throw new GPT2TapsError('run the model first: the profile times a forward pass over the current text');
+      setProgress('profiling: device peak, then 3 timed forward passes…');
+      renderProfile($('profile-body'), await profileForward(model, [...taps.inputIds], { runs: 3, warmup: 1 }));
+    });
+  });
 
   el.source.addEventListener('change', () => {
     const v = el.source.value;

@@ -314,3 +314,19 @@ test('the WGSL reductions keep r accurate at 1M entries with large offsets (floa
   result.r.forEach((r, p) => expect(Math.abs(r - result.ref[p]), `panel ${p + 1}: ${r} vs ${result.ref[p]}`).toBeLessThanOrEqual(1e-4));
   expect(errors).toEqual([]);
 });
+
+test('the profile panel shows every kernel of the forward pass, its shares, the peak and whether timestamps were rounded', async ({ page }) => {
+  const errors = await openDemo(page);
+  await page.click('#profile-run');
+  await page.waitForSelector('#profile-body[data-rows]', { timeout: 120_000 });
+  const rows = await page.$$eval('.profile-row', (els) => els.map((e) => ({ kernel: (e as HTMLElement).dataset.kernel, share: Number((e as HTMLElement).dataset.share) })));
+  expect(rows.map((r) => r.kernel)).toEqual(expect.arrayContaining(['embedding', 'ln_1', 'attn.c_attn', 'attn', 'attn.c_proj', 'ln_2', 'mlp.c_fc', 'mlp.c_proj', 'ln_f', 'lm_head']));
+  expect(rows.reduce((a, r) => a + r.share, 0)).toBeCloseTo(1, 3);
+  const body = page.locator('#profile-body');
+  await expect(body).toHaveAttribute('data-timestamps', 'gpu');
+  await expect(body).toHaveAttribute('data-rounded', 'false'); // the test browser runs with allow_unsafe_apis
+  await expect(body).toContainText('not rounded');
+  await expect(body).toContainText(/device peak \(measured here\): FMA [\d.]+ GFLOP\/s/);
+  await expect(body).toContainText(/whole forward pass: no taps [\d.]+ ms/);
+  expect(errors).toEqual([]);
+});
