@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GPT2TapsError } from '../errors.js';
 import type { GPT2Config } from '../config.js';
+import type { Page } from 'playwright-core';
 import { serve } from './serve.js';
 
 /** Chromium flags: WebGPU on (SwiftShader where there is no GPU), GPU timestamps unrounded, quiet networking. */
@@ -45,22 +46,46 @@ export function modelMounts(model: string): Record<string, string> {
 
 export interface BrowserRun { config: GPT2Config; notes: string[]; inputIds: number[]; adapter: string; file: Uint8Array }
 
+/** The folder with runner.html and the library bundle: dist/ beside the CLI bundle, or the package's dist/ from source. */
+export function runnerDir(): string {
+  const candidates = [distDir(), fileURLToPath(new URL('../../dist', import.meta.url))];
+  const found = candidates.find((p) => existsSync(join(p, 'runner.html')) && existsSync(join(p, 'gpt2-taps.js')));
+  if (!found) throw new GPT2TapsError('dist/runner.html or dist/gpt2-taps.js is missing', 'run npm run build');
+  return found;
+}
+
+/**
+ * Serves the runner page (and a local model at /model/) on 127.0.0.1, opens it in headless
+ * Chromium, waits until it is ready and runs `fn` on it; closes browser and server after.
+ * `modelUrl` is what the page should load: the model's own URL, or /model/.
+ */
+export async function withRunnerPage<T>(model: string, log: (line: string) => void,
+  fn: (page: Page, ctx: { modelUrl: string; version: string }) => Promise<T>,
+  onPost?: (path: string, body: Buffer) => void): Promise<T> {
+  const isUrl = /^https?:\/\//.test(model);
+  const server = await serve({ mounts: { '/': runnerDir(), ...(isUrl ? {} : modelMounts(model)) }, onPost });
+  try {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log(`[browser] ${m.text()}`); });
+      await page.goto(`${server.url}/runner.html`);
+      await page.waitForSelector('body[data-ready="1"]');
+      return await fn(page, { modelUrl: isUrl ? model : '/model/', version: browser.version() });
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    await server.close();
+  }
+}
+
 /** Runs the model on `ids` in headless Chromium and returns the taps as a safetensors file. */
 export async function browserRun(model: string, ids: number[], taps: readonly string[] | 'all',
   log: (line: string) => void = () => {}, truncate = false): Promise<BrowserRun> {
-  const isUrl = /^https?:\/\//.test(model);
   let result: Buffer | undefined;
-  const server = await serve({
-    mounts: { '/': distDir(), ...(isUrl ? {} : modelMounts(model)) },
-    onPost: (path, body) => { if (path === '/result') result = body; },
-  });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
-  try {
-    const page = await browser.newPage();
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log(`[browser] ${m.text()}`); });
-    await page.goto(`${server.url}/runner.html`);
-    await page.waitForSelector('body[data-ready="1"]');
+  return withRunnerPage(model, log, async (page, { modelUrl }) => {
     log('running in headless Chromium');
     const info = await page.evaluate(async ({ modelUrl, ids, taps, truncate }) => {
       const g = (window as unknown as { gpt2taps: typeof import('../index.js') }).gpt2taps;
@@ -77,12 +102,9 @@ export async function browserRun(model: string, ids: number[], taps: readonly st
       } finally {
         device.destroy();
       }
-    }, { modelUrl: isUrl ? model : '/model/', ids, taps, truncate });
+    }, { modelUrl, ids, taps, truncate });
     if ('error' in info) throw new GPT2TapsError(`browser backend: ${info.error}`);
     if (!result) throw new GPT2TapsError('browser backend: the page returned no result');
     return { ...info, file: new Uint8Array(result.buffer, result.byteOffset, result.byteLength) };
-  } finally {
-    await browser.close();
-    await server.close();
-  }
+  }, (path, body) => { if (path === '/result') result = body; });
 }

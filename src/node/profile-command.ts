@@ -11,8 +11,7 @@ import { encode } from '../tokenizer.js';
 import { measurePeak } from '../peak.js';
 import { formatProfile, profileForward, type ProfileReport } from '../profile.js';
 import { nodeDevice } from './device.js';
-import { CHROMIUM_ARGS, chromiumPath, distDir, modelMounts } from './browser.js';
-import { serve } from './serve.js';
+import { distDir, withRunnerPage } from './browser.js';
 
 export const PROFILE_HELP = `gpt2-taps profile — per-kernel GPU timings of the forward pass, against the device's measured peak
 
@@ -48,14 +47,6 @@ function bundledModel(): string {
   return candidates.find((p) => existsSync(join(p, 'model.safetensors'))) ?? candidates[0];
 }
 
-/** dist/ with the browser bundle and runner page (from the CLI bundle, or from source). */
-function browserDist(): string {
-  const candidates = [distDir(), fileURLToPath(new URL('../../dist', import.meta.url))];
-  const found = candidates.find((p) => existsSync(join(p, 'runner.html')) && existsSync(join(p, 'gpt2-taps.js')));
-  if (!found) throw new GPT2TapsError('dist/runner.html or dist/gpt2-taps.js is missing', 'run npm run build');
-  return found;
-}
-
 function positiveInt(name: string, v: string, min = 1): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new GPT2TapsError(`--${name} must be an integer >= ${min}, got "${v}"`);
@@ -89,16 +80,8 @@ async function profileNode(req: Request, log: Log): Promise<ProfileReport> {
 }
 
 async function profileBrowser(req: Request, log: Log): Promise<ProfileReport> {
-  const isUrl = /^https?:\/\//.test(req.model);
-  const server = await serve({ mounts: { '/': browserDist(), ...(isUrl ? {} : modelMounts(req.model)) } });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
-  try {
-    const page = await browser.newPage();
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log(`[browser] ${m.text()}`); });
-    await page.goto(`${server.url}/runner.html`);
-    await page.waitForSelector('body[data-ready="1"]');
-    log(`profiling in headless Chromium (${browser.version()})…`);
+  return withRunnerPage(req.model, log, async (page, { modelUrl, version }) => {
+    log(`profiling in headless Chromium (${version})…`);
     page.setDefaultTimeout(0);
     const out = await page.evaluate(async ({ modelUrl, text, tokens, runs, warmup, taps, version }) => {
       const g = (window as unknown as { gpt2taps: typeof import('../index.js') }).gpt2taps;
@@ -119,13 +102,10 @@ async function profileBrowser(req: Request, log: Log): Promise<ProfileReport> {
       } finally {
         device.destroy();
       }
-    }, { modelUrl: isUrl ? req.model : '/model/', text: req.text, tokens: req.tokens, runs: req.runs, warmup: req.warmup, taps: req.taps, version: browser.version() });
+    }, { modelUrl, text: req.text, tokens: req.tokens, runs: req.runs, warmup: req.warmup, taps: req.taps, version });
     if ('error' in out) throw new GPT2TapsError(`browser backend: ${out.error}`);
     return out.report as ProfileReport;
-  } finally {
-    await browser.close();
-    await server.close();
-  }
+  });
 }
 
 /** `gpt2-taps profile …`: prints the per-kernel table (or JSON); exit status 0, or 2 on bad input. */
