@@ -7,9 +7,8 @@
 //   node scripts/bench.mjs [--runs 5] [--warmup 2] [--out bench/results.json] [--no-build]
 //   node scripts/bench.mjs --node     our half only, in Node (Dawn): for a GPU machine without a browser
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 
@@ -65,12 +64,12 @@ if (opts.node) {
     const b = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: 'inherit' });
     if (b.status !== 0) { log('bench: the build failed'); process.exit(1); }
   }
-  const server = await staticServer({
+  const server = await lib.serve({ mounts: {
     '/bench/': join(ROOT, 'bench'),
     '/ort/': join(ROOT, 'node_modules', 'onnxruntime-web', 'dist'),
     '/model/': FIXTURE,
     '/': join(ROOT, 'dist'),
-  });
+  } });
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: lib.chromiumPath(), headless: true, args: lib.CHROMIUM_ARGS });
   try {
@@ -143,28 +142,3 @@ for (const [name, t] of Object.entries(targets)) lines.push(`  ${t.met === null 
 lines.push('');
 lines.push(`wrote ${opts.out}`);
 process.stdout.write(lines.join('\n') + '\n');
-
-/** A static file server on 127.0.0.1 with the MIME types onnxruntime-web needs (.mjs, .wasm). */
-function staticServer(mounts) {
-  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
-    '.json': 'application/json', '.map': 'application/json' };
-  const entries = Object.entries(mounts).sort((a, b) => b[0].length - a[0].length);
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-    const hit = entries.find(([prefix]) => path.startsWith(prefix));
-    const file = hit && normalize(join(hit[1], path.slice(hit[0].length)));
-    try {
-      if (!file || !(file === hit[1] || file.startsWith(hit[1] + sep))) throw new Error('outside');
-      const st = statSync(file);
-      if (!st.isFile()) throw new Error('not a file');
-      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', 'content-length': st.size, 'cache-control': 'no-store' });
-      createReadStream(file).pipe(res);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok({
-    url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((done) => { server.closeAllConnections(); server.close(() => done()); }),
-  })));
-}

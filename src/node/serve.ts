@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json',
   '.json': 'application/json', '.css': 'text/css', '.png': 'image/png', '.wgsl': 'text/plain; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8', '.wasm': 'application/wasm', '.svg': 'image/svg+xml',
 };
 
 export interface ServeOptions {
