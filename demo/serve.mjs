@@ -6,14 +6,18 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CSP } from './csp.mjs';
 
 const SERVE = new URL('../dist/serve.js', import.meta.url);
 
-/** Serves `dir` on 127.0.0.1:`port` (0: any free port). Resolves to { url (ending in /), close() }. */
-export async function serveDir(dir, port = 0) {
+/**
+ * Serves `dir` on 127.0.0.1:`port` (0: any free port), sending the demo page's
+ * Content-Security-Policy unless `csp` is false. Resolves to { url (ending in /), close() }.
+ */
+export async function serveDir(dir, port = 0, { csp = true } = {}) {
   if (!existsSync(SERVE)) throw new Error('dist/serve.js is missing: run `node scripts/build.mjs` first (npm start does)');
   const { serve } = await import(SERVE.href);
-  const server = await serve({ mounts: { '/': resolve(dir) }, port });
+  const server = await serve({ mounts: { '/': resolve(dir) }, port, headers: csp ? { 'content-security-policy': CSP } : {} });
   return { url: `${server.url}/`, close: server.close };
 }
 

@@ -5,6 +5,7 @@ import { defineConfig, type Plugin } from 'vite';
 import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CSP } from './csp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -50,11 +51,25 @@ function bundledModel(): Plugin {
   };
 }
 
+/** The built index.html carries the page's Content-Security-Policy (demo/csp.mjs) as a <meta> tag. */
+function contentSecurityPolicy(): Plugin {
+  return {
+    name: 'content-security-policy',
+    apply: 'build',
+    transformIndexHtml(html, ctx) {
+      if (!ctx.filename.endsWith('index.html')) return html;
+      return [{ tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: CSP }, injectTo: 'head-prepend' }];
+    },
+  };
+}
+
 export default defineConfig({
   root: here,
   base: './',
   publicDir: false,
-  plugins: [wgslText(), bundledModel()],
+  plugins: [wgslText(), bundledModel(), contentSecurityPolicy()],
+  // One regl in the bundle: @plotly/regl (stable code generation, precompiled procedures; see demo/src/figure.ts).
+  resolve: { alias: { regl: '@plotly/regl' } },
   worker: { format: 'es' },
   build: {
     outDir,

@@ -2,6 +2,8 @@
 // d3 axes over d3 scales kept in sync with the camera, an identity line, and a title
 // whose Pearson r is plain DOM text. All four panels share one WebGL renderer.
 import createScatterplot, { createRenderer } from 'regl-scatterplot';
+import createRegl from '@plotly/regl';
+import REGL_PROCS from './generated/regl-procs.js';
 import { scaleLinear, type ScaleLinear } from 'd3-scale';
 import { axisBottom, axisLeft } from 'd3-axis';
 import { select } from 'd3-selection';
@@ -14,6 +16,11 @@ export type Renderer = ReturnType<typeof createRenderer>;
 export const PERFORMANCE_MODE_ABOVE = 2_000_000;
 /** Points converted per slice before yielding to the browser (keeps the page responsive). */
 const SLICE = 250_000;
+/**
+ * The WebGL extensions regl-scatterplot asks for (its createRegl's list): float textures for
+ * the point state, 32-bit indices, float colour buffers and blending.
+ */
+const GL_EXTENSIONS = ['OES_texture_float', 'OES_element_index_uint', 'WEBGL_color_buffer_float', 'EXT_float_blend'];
 export const MARGIN = { left: 58, right: 12, top: 8, bottom: 44 };
 /** The camera starts slightly zoomed out so points at ±1 do not touch the frame. */
 const CAMERA_DISTANCE = 1.06;
@@ -61,6 +68,8 @@ export class Panel {
   private readonly legendEl: HTMLElement;
   private plot?: Scatterplot;
   private performanceMode = false;
+  /** Above this many points the scatterplot runs in performanceMode (a field so tests can lower it). */
+  performanceModeAbove = PERFORMANCE_MODE_ABOVE;
   private xScale: ScaleLinear<number, number> = scaleLinear();
   private yScale: ScaleLinear<number, number> = scaleLinear();
   private drawn = 0;
@@ -125,7 +134,7 @@ export class Panel {
     this.data = d;
     this.setTitle(d);
     this.root.dataset.points = '0';
-    const plot = this.ensurePlot(n > PERFORMANCE_MODE_ABOVE);
+    const plot = this.ensurePlot(n > this.performanceModeAbove);
     this.xScale = scaleLinear().domain(d.xDomain);
     this.yScale = scaleLinear().domain(d.yDomain);
     const categorical = !!d.category && !!d.colors;
@@ -299,9 +308,24 @@ async function toPointArrays(x: Float32Array, y: Float32Array, z: Float32Array |
   return out;
 }
 
-/** The shared WebGL renderer of all panels (one context for the whole figure). */
+/**
+ * The shared WebGL renderer of all panels (one context for the whole figure).
+ *
+ * regl compiles each draw command into JavaScript with `Function`, which the page's
+ * Content-Security-Policy (no 'unsafe-eval') forbids. So regl is @plotly/regl (the bundler
+ * aliases 'regl' to it), whose generated code is the same on every device, and it gets the
+ * procedures precompiled by `npm run regl-codegen` (demo/src/generated/regl-procs.js):
+ * regl looks each one up by the SHA-256 of its source and never calls `Function`.
+ */
 export function sharedRenderer(): Renderer {
-  return createRenderer();
+  const canvas = document.createElement('canvas');
+  const gl = canvas.getContext('webgl', { antialias: true, preserveDrawingBuffer: true });
+  if (!gl) throw new Error('this browser has no WebGL: the scatterplots need it');
+  const extensions = GL_EXTENSIONS.filter((name) => gl.getExtension(name));
+  // The procedures are regl's own code shape; @plotly/regl types do not list cachedCode.
+  const regl = createRegl({ gl, extensions, cachedCode: { ...REGL_PROCS } } as Parameters<typeof createRegl>[0]);
+  // The same regl at run time (the alias); only the two packages' type declarations differ.
+  return createRenderer({ regl: regl as unknown as NonNullable<Parameters<typeof createRenderer>[0]>['regl'], canvas });
 }
 
 /** Distinct colours for n categories (Tableau 10, then evenly spaced hues). */

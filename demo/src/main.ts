@@ -54,7 +54,11 @@ let figure: ResidualFigure;
 // Banner, progress, task queue
 
 function showError(e: unknown): void {
-  const msg = e instanceof Error ? e.message : String(e);
+  let msg = e instanceof Error ? e.message : String(e);
+  if (e instanceof EvalError) {
+    msg = `the scatterplot needed a regl draw procedure that is not precompiled, and this page's Content-Security-Policy ` +
+      `forbids compiling it (${msg.trim()}). Run \`npm run regl-codegen\` and rebuild.`;
+  }
   el.bannerText.textContent = msg;
   el.banner.hidden = false;
   console.warn(`[gpt2-taps demo] ${msg}`);

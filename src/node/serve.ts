@@ -15,6 +15,8 @@ export interface ServeOptions {
   /** URL prefix → folder or file on disk, e.g. {'/': 'dist', '/model/': 'weights/gpt2-tiny'}. Longest prefix wins. */
   mounts: Record<string, string>;
   port?: number;
+  /** Extra headers on every response (e.g. the demo's Content-Security-Policy). */
+  headers?: Record<string, string>;
   /** Handles POST requests (the browser backend's results); the body arrives whole. */
   onPost?: (path: string, body: Buffer) => void;
 }
@@ -59,6 +61,7 @@ export function serve(opts: ServeOptions): Promise<Server> {
         'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
         'content-length': stat.size,
         'cache-control': 'no-store',
+        ...opts.headers,
       });
       if (req.method === 'HEAD') res.end();
       else createReadStream(file).pipe(res);

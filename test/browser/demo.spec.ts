@@ -8,6 +8,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { serve, type Server } from '../../src/node/serve.js';
+import { CSP } from '../../demo/csp.mjs';
+import { draws, openDemo as open, waitForDraw, watchErrors } from './demo-helpers.js';
 
 const TEXT = "Plants make fantastic pets because they don't leave a mess after you feed them.";
 const TOL = 1e-3;
@@ -28,36 +30,12 @@ test.beforeAll(async () => {
   for (const f of ['dist/demo/index.html', 'dist/demo/models/gpt2-tiny/model.safetensors', 'dist/cli.js']) {
     if (!existsSync(f)) throw new Error(`${f} is missing: run \`node scripts/build.mjs\` first`);
   }
-  server = await serve({ mounts: { '/': 'dist/demo' } });
+  server = await serve({ mounts: { '/': 'dist/demo' }, headers: { 'content-security-policy': CSP } }); // as `npm start` serves it
   [ref[30], ref[0.5]] = await Promise.all([cliResiduals(30), cliResiduals(0.5)]);
 });
 test.afterAll(async () => server?.close());
 
-/** Console errors and page errors, collected per page. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
-  return errors;
-}
-
-async function draws(page: Page): Promise<number> {
-  return page.evaluate(() => Number(document.body.dataset.draws ?? 0));
-}
-
-/** Waits for the page to be ready with a draw newer than `after`. */
-async function waitForDraw(page: Page, after: number): Promise<void> {
-  await page.waitForFunction((n) => document.body.dataset.ready === '1' && Number(document.body.dataset.draws ?? 0) > n, after,
-    { timeout: 120_000 });
-}
-
-async function openDemo(page: Page): Promise<string[]> {
-  const errors = watchErrors(page);
-  await page.setViewportSize({ width: 1200, height: 1300 });
-  await page.goto(`${server.url}/`);
-  await waitForDraw(page, 0);
-  return errors;
-}
+const openDemo = (page: Page) => open(page, `${server.url}/`);
 
 interface Shown {
   figure: Record<string, string>;

@@ -1,0 +1,35 @@
+// Helpers shared by the demo page's Playwright tests.
+import type { Page } from '@playwright/test';
+
+/** Console errors and page errors, collected per page. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console.error: ${m.text()}`); });
+  return errors;
+}
+
+export async function draws(page: Page): Promise<number> {
+  return page.evaluate(() => Number(document.body.dataset.draws ?? 0));
+}
+
+/** Waits for the page to be ready with a draw newer than `after`; fails at once if an error banner shows instead. */
+export async function waitForDraw(page: Page, after: number): Promise<void> {
+  const outcome = await page.waitForFunction((n) => {
+    const banner = document.getElementById('banner');
+    if (banner && !banner.hidden) return { error: (banner.textContent ?? '').trim() };
+    return document.body.dataset.ready === '1' && Number(document.body.dataset.draws ?? 0) > n ? { error: undefined } : false;
+  }, after, { timeout: 120_000 });
+  const { error } = (await outcome.jsonValue()) as { error?: string };
+  if (error !== undefined) throw new Error(`the page showed an error instead of drawing: ${error}`);
+}
+
+/** Opens the demo at `url` and waits for its first figure; returns the page's errors as they come. */
+export async function openDemo(page: Page, url: string): Promise<string[]> {
+  const errors = watchErrors(page);
+  await page.setViewportSize({ width: 1200, height: 1300 });
+  await page.goto(url);
+  await waitForDraw(page, 0);
+  return errors;
+}
+
