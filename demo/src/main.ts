@@ -36,7 +36,11 @@ const state = {
   device: undefined as GPUDevice | undefined,
   gpu: undefined as ResidualGPU | undefined,
   model: undefined as GPT2 | undefined,
+  /** Where the model came from: loaded again (on a new device) after the GPU device was lost. */
+  modelChoice: undefined as ModelChoice | undefined,
   modelLabel: '',
+  /** Set when the device is lost, cleared when a new one is made. */
+  deviceLost: false,
   taps: undefined as TapResult | undefined,
   tokens: [] as string[],
   /** The uploaded tensors of the layer on screen (re-used when only the threshold changes). */
@@ -84,7 +88,11 @@ let drawQueued = false;
 function enqueue(task: () => Promise<void>): Promise<void> {
   pending++;
   document.body.dataset.ready = '0';
-  const p = chain.then(task).catch(showError).finally(() => {
+  const p = chain.then(task).catch((e) => {
+    // A task that failed because the device was lost: the banner already says so and what to do.
+    if (state.deviceLost) return;
+    showError(e);
+  }).finally(() => {
     pending--;
     if (pending === 0) {
       el.progress.hidden = true;
@@ -111,8 +119,7 @@ const yieldFrame = () => new Promise<void>((resolve) => requestAnimationFrame(()
 // Model
 
 async function loadModel(choice: ModelChoice): Promise<void> {
-  const device = state.device;
-  if (!device) throw new GPT2TapsError('no WebGPU device');
+  const { device } = await ensureGpu();
   const onProgress = (done: number, total: number | undefined, what: string) => {
     const short = what.length > 70 ? `…${what.slice(-68)}` : what;
     setProgress(total ? `${short}: ${formatBytes(done)} of ${formatBytes(total)}` : `${short}: ${formatBytes(done)}`, total ? done / total : undefined);
@@ -143,6 +150,7 @@ async function loadModel(choice: ModelChoice): Promise<void> {
   state.model?.dispose();
   dropCached();
   state.model = model;
+  state.modelChoice = choice;
   state.modelLabel = label;
   state.taps = undefined;
   const c = model.config;
@@ -157,6 +165,33 @@ async function loadModel(choice: ModelChoice): Promise<void> {
   el.layer.replaceChildren(...Array.from({ length: c.n_layer }, (_, l) => new Option(`${l} → ${l + 1}`, String(l))));
   el.layer.value = String(Math.min(prev, c.n_layer - 1));
   updateTokenCount();
+}
+
+/**
+ * The WebGPU device and the figure's GPU statistics on it. A lost device (driver reset, GPU
+ * process crash, `device.destroy()`) drops the model and everything on the device; the next
+ * load, run or redraw asks for a new device here, without reloading the page.
+ */
+async function ensureGpu(): Promise<{ device: GPUDevice; gpu: ResidualGPU }> {
+  if (state.device && state.gpu) return { device: state.device, gpu: state.gpu };
+  const device = await browserDevice();
+  const gpu = await ResidualGPU.create(device);
+  state.device = device;
+  state.gpu = gpu;
+  state.deviceLost = false;
+  void device.lost.then((info) => {
+    if (state.device !== device) return;
+    state.deviceLost = true;
+    state.device = undefined;
+    state.gpu = undefined;
+    // Their buffers went with the device. (Not disposed: a run in flight reports the loss itself.)
+    state.cached = undefined;
+    state.model = undefined;
+    el.modelStatus.textContent = `the GPU device was lost: ${state.modelLabel} will be loaded again on a new device by the next run`;
+    showError(new GPT2TapsError(`the GPU device was lost (${info.reason || 'unknown reason'}${info.message ? `: ${info.message}` : ''})`,
+      'press Run to load the model again on a new device; the figure on screen stays as it is'));
+  });
+  return { device, gpu };
 }
 
 function dropCached(): void {
@@ -176,6 +211,8 @@ function updateTokenCount(): number {
 }
 
 async function runModel(): Promise<void> {
+  // After a device loss the model is gone: load it again (on a new device) from where it came.
+  if (!state.model && state.modelChoice) await loadModel(state.modelChoice);
   const model = state.model;
   if (!model) throw new GPT2TapsError('no model is loaded');
   const ids = encode(el.text.value);
@@ -220,8 +257,9 @@ function readThreshold(): number {
 }
 
 async function drawFigure(): Promise<void> {
-  const { taps, model, gpu } = state;
-  if (!taps || !model || !gpu) return;
+  const { taps, model } = state;
+  if (!taps || !model) return;
+  const { gpu } = await ensureGpu();
   const threshold = readThreshold();
   const L = model.config.n_layer;
   const layer = Math.min(Number(el.layer.value) || 0, L - 1);
@@ -512,16 +550,12 @@ async function start(): Promise<void> {
     return;
   }
   try {
-    state.device = await browserDevice();
+    await ensureGpu();
   } catch (e) {
     showNoWebgpu(e instanceof Error ? e.message : String(e));
     return;
   }
   document.body.dataset.webgpu = '1';
-  void state.device.lost.then((info) => {
-    if (info.reason !== 'destroyed') showError(new GPT2TapsError(`the GPU device was lost (${info.message})`, 'reload the page'));
-  });
-  state.gpu = await ResidualGPU.create(state.device);
   await loadAndRun({ kind: 'bundled' });
 }
 

@@ -242,6 +242,49 @@ test('Hugging Face source (network mocked): size before download, then from the 
   expect(errors).toEqual([]);
 });
 
+test('the GPU device lost in the middle of a run: a banner, the page stays usable, and Run loads the model again on a new device', async ({ page }) => {
+  const errors = await openDemo(page);
+  const n = await draws(page);
+  // Destroy the device while the next forward pass is in flight (a task after run() submitted it).
+  const outcome = await page.evaluate(() => new Promise<string>((resolve) => {
+    type Demo = { state: { device: GPUDevice; model: { run: (...a: unknown[]) => Promise<unknown> } } };
+    const w = window as unknown as { demo: Demo; firstDevice: GPUDevice; samePage: boolean };
+    w.samePage = true;
+    const { model, device } = w.demo.state;
+    w.firstDevice = device;
+    const run = model.run.bind(model);
+    model.run = (...args: unknown[]) => {
+      const p = run(...args);
+      setTimeout(() => device.destroy(), 0);
+      p.then(() => resolve('the run resolved'), (e: Error) => resolve(`${e.name}: ${e.message}`));
+      return p;
+    };
+    document.getElementById('run')!.click();
+  }));
+  expect(outcome).toMatch(/^GPT2TapsError: the GPU device was lost/);
+  const banner = page.locator('[role="alert"]');
+  await expect(banner).toBeVisible();
+  await expect(banner).toContainText('the GPU device was lost');
+  await expect(banner).toContainText('press Run to load the model again');
+  await expect(page.locator('#model-status')).toContainText('will be loaded again on a new device');
+  expect(await draws(page)).toBe(n);
+
+  // The page still answers: the figure's controls work while there is no model ...
+  await page.selectOption('#view', 'layer');
+  await page.fill('#threshold', '30');
+  // ... and Run loads the bundled model again on a new device, without reloading the page.
+  await page.locator('#run').click();
+  await waitForDraw(page, n);
+  await expect(banner).toBeHidden();
+  await expect(page.locator('#model-status')).toContainText('loaded: bundled gpt2-tiny');
+  expect(await page.evaluate(() => {
+    const w = window as unknown as { demo: { state: { device: GPUDevice } }; firstDevice: GPUDevice; samePage?: boolean };
+    return { samePage: w.samePage === true, newDevice: w.demo.state.device !== w.firstDevice };
+  })).toEqual({ samePage: true, newDevice: true });
+  await expectLayer(page, 0, 30);
+  expect(errors).toEqual([]);
+});
+
 test('without WebGPU the page says so and how to enable it', async ({ page }) => {
   const errors = watchErrors(page);
   await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
