@@ -5,7 +5,7 @@ export { TapResult, type Tensor } from './taps.js';
 export { GPT2TapsError } from './errors.js';
 export { allTapNames, resolveTaps, tapShape, KNOWN_MODELS, type GPT2Config } from './config.js';
 export { requestDevice, browserDevice } from './device.js';
-export { encode, decode, tokenStrings, ENDOFTEXT_ID } from './tokenizer.js';
+export { encode, encodeAsync, decode, tokenStrings, ENDOFTEXT_ID } from './tokenizer.js';
 export { compareTensor, matchTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison } from './compare.js';
 export { residualStats, RESIDUAL_TAPS, type LayerResiduals } from './residuals.js';
 export { readHeader, readTensorF32, readTensorI32, readAllTensors, writeSafetensors, bytesSource } from './safetensors.js';

@@ -11,7 +11,8 @@ export function encode(text: string): number[] {
   const ids: number[] = [];
   text.split(ENDOFTEXT).forEach((piece, i) => {
     if (i > 0) ids.push(ENDOFTEXT_ID);
-    if (piece.length > 0) ids.push(...bpeEncode(piece, { disallowedSpecial: new Set() }));
+    // Not push(...ids): spreading hundreds of thousands of ids overflows the call stack.
+    if (piece.length > 0) for (const id of bpeEncode(piece, { disallowedSpecial: new Set() })) ids.push(id);
   });
   return ids;
 }

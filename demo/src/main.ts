@@ -3,7 +3,7 @@
 // statistics. Every piece of text that comes from a checkpoint or the input goes into
 // the page as textContent, never as HTML.
 import {
-  GPT2, GPT2TapsError, RESIDUAL_TAPS, browserDevice, encode, tapsToSafetensors, tokenStrings, type TapResult,
+  GPT2, GPT2TapsError, RESIDUAL_TAPS, browserDevice, encodeAsync, tapsToSafetensors, tokenStrings, type TapResult,
 } from '../../src/index.js';
 import { ResidualGPU, panelRanges, type GpuLayer, type LayerPoints, type LayerStats } from './stats.js';
 import { PANELS, ResidualFigure } from './residual-figure.js';
@@ -164,7 +164,7 @@ async function loadModel(choice: ModelChoice): Promise<void> {
   const prev = Number(el.layer.value) || 0;
   el.layer.replaceChildren(...Array.from({ length: c.n_layer }, (_, l) => new Option(`${l} → ${l + 1}`, String(l))));
   el.layer.value = String(Math.min(prev, c.n_layer - 1));
-  updateTokenCount();
+  void updateTokenCount();
 }
 
 /**
@@ -199,15 +199,38 @@ function dropCached(): void {
   state.cached = undefined;
 }
 
-function updateTokenCount(): number {
-  const n = encode(el.text.value).length;
+/** Above this many characters the token count shows its progress. */
+const LONG_TEXT = 100_000;
+let encoded: { text: string; ids: Promise<number[]> } | undefined;
+
+/**
+ * The ids of the text in the box, tokenized in slices that yield to the page (1 MB of text
+ * does not freeze it); the same text is tokenized once for the count and the run.
+ */
+function textIds(): Promise<number[]> {
+  const text = el.text.value;
+  if (encoded?.text !== text) {
+    const onProgress = text.length < LONG_TEXT ? undefined : (done: number, total: number) => {
+      if (el.text.value === text) el.tokenCount.textContent = `counting tokens… ${Math.floor((100 * done) / total)}%`;
+    };
+    encoded = { text, ids: encodeAsync(text, { onProgress }) };
+  }
+  return encoded.ids;
+}
+
+/** Shows "N / n_positions tokens" and disables Run for an empty or too long text. */
+async function updateTokenCount(): Promise<void> {
+  const text = el.text.value;
+  el.tokenCount.dataset.counting = '1';
+  const n = (await textIds()).length;
+  if (el.text.value !== text) return; // edited meanwhile: the newer count will show
+  delete el.tokenCount.dataset.counting;
   const max = state.model?.config.n_positions;
-  el.tokenCount.textContent = max ? `${n} / ${max} tokens (n_positions)` : `${n} tokens`;
+  el.tokenCount.textContent = max ? `${n.toLocaleString('en-US')} / ${max} tokens (n_positions)` : `${n.toLocaleString('en-US')} tokens`;
   const over = max !== undefined && n > max;
   el.tokenCount.classList.toggle('over', over);
-  el.run.disabled = over || n === 0;
+  if (document.body.dataset.webgpu !== '0') el.run.disabled = over || n === 0; // without WebGPU it stays off
   el.figure.dataset.inputTokens = String(n);
-  return n;
 }
 
 async function runModel(): Promise<void> {
@@ -215,7 +238,8 @@ async function runModel(): Promise<void> {
   if (!state.model && state.modelChoice) await loadModel(state.modelChoice);
   const model = state.model;
   if (!model) throw new GPT2TapsError('no model is loaded');
-  const ids = encode(el.text.value);
+  setProgress('tokenizing…');
+  const ids = await textIds();
   if (ids.length === 0) throw new GPT2TapsError('the text is empty: nothing to run');
   if (ids.length > model.config.n_positions) {
     throw new GPT2TapsError(`${ids.length} tokens is more than this model's n_positions (${model.config.n_positions})`, 'shorten the text');
@@ -257,9 +281,8 @@ function readThreshold(): number {
 }
 
 async function drawFigure(): Promise<void> {
-  const { taps, model } = state;
-  if (!taps || !model) return;
-  const { gpu } = await ensureGpu();
+  const { taps, model, gpu } = state;
+  if (!taps || !model || !gpu) return;
   const threshold = readThreshold();
   const L = model.config.n_layer;
   const layer = Math.min(Number(el.layer.value) || 0, L - 1);
@@ -432,7 +455,7 @@ function wireControls(): void {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); void runAndDraw(); }
   });
   let tokenTimer: ReturnType<typeof setTimeout> | undefined;
-  el.text.addEventListener('input', () => { clearTimeout(tokenTimer); tokenTimer = setTimeout(updateTokenCount, 150); });
+  el.text.addEventListener('input', () => { clearTimeout(tokenTimer); tokenTimer = setTimeout(() => void updateTokenCount(), 150); });
   el.layer.addEventListener('change', () => void requestDraw());
   el.view.addEventListener('change', () => void requestDraw());
   let thresholdTimer: ReturnType<typeof setTimeout> | undefined;
@@ -533,7 +556,7 @@ function plotSize(): number {
 
 async function start(): Promise<void> {
   wireControls();
-  updateTokenCount();
+  void updateTokenCount();
   figure = new ResidualFigure(el.figure, plotSize(), { onHover, onSelect });
   (window as unknown as { demo: unknown }).demo = {
     state, figure,

@@ -10,6 +10,8 @@ import { promisify } from 'node:util';
 import { serve, type Server } from '../../src/node/serve.js';
 import { CSP } from '../../demo/csp.mjs';
 import { draws, openDemo as open, waitForDraw, watchErrors } from './demo-helpers.js';
+import { encode } from '../../src/tokenizer.js';
+import { bytesSource, readAllTensors, writeSafetensors, type WriteTensor } from '../../src/safetensors.js';
 
 const TEXT = "Plants make fantastic pets because they don't leave a mess after you feed them.";
 const TOL = 1e-3;
@@ -282,6 +284,78 @@ test('the GPU device lost in the middle of a run: a banner, the page stays usabl
     return { samePage: w.samePage === true, newDevice: w.demo.state.device !== w.firstDevice };
   })).toEqual({ samePage: true, newDevice: true });
   await expectLayer(page, 0, 30);
+  expect(errors).toEqual([]);
+});
+
+test('1 MB of text: tokenized in slices while the page keeps answering, then refused over n_positions', async ({ page }) => {
+  const errors = await openDemo(page);
+  const words = ['plants', 'make', 'fantastic', 'pets', "don't", 'mess', 'Feed', 'them', '1234', 'ünïcödé', '—', 'x', '\n'];
+  let seed = 11;
+  const parts: string[] = [];
+  for (let chars = 0; chars < 1_000_000;) {
+    seed = (seed * 48271) % 2147483647;
+    const w = words[seed % words.length];
+    parts.push(w);
+    chars += w.length + 1;
+  }
+  const text = parts.join(' ').slice(0, 1_000_000);
+  const want = encode(text).length;
+  // A timer of the page's own: it keeps firing while the text is tokenized (no long freeze).
+  await page.evaluate(() => {
+    const w = window as unknown as { gaps: number[] };
+    w.gaps = [];
+    let last = performance.now();
+    setInterval(() => {
+      const now = performance.now();
+      if (document.getElementById('token-count')!.dataset.counting === '1') w.gaps.push(now - last);
+      last = now;
+    }, 5);
+  });
+  // As a paste does it (locator.fill types 1 MB far too slowly).
+  await page.evaluate((t) => {
+    const area = document.getElementById('text') as HTMLTextAreaElement;
+    area.value = t;
+    area.dispatchEvent(new Event('input', { bubbles: true }));
+  }, text);
+  await expect(page.locator('#token-count')).toHaveText(`${want.toLocaleString('en-US')} / 256 tokens (n_positions)`, { timeout: 60_000 });
+  const gaps = await page.evaluate(() => (window as unknown as { gaps: number[] }).gaps);
+  test.info().annotations.push({ type: 'figures', description: `${text.length} chars, ${want} tokens; page timer fired ${gaps.length} times while counting, longest pause ${Math.max(...gaps).toFixed(0)} ms` });
+  console.log(test.info().annotations.at(-1)!.description);
+  expect(gaps.length).toBeGreaterThan(10);
+  expect(Math.max(...gaps)).toBeLessThan(250);
+  await expect(page.locator('#token-count')).toHaveClass(/over/);
+  await expect(page.locator('#run')).toBeDisabled();
+
+  // Ctrl+Enter runs anyway: the banner states the limit.
+  await page.locator('#text').press('Control+Enter');
+  await expect(page.locator('[role="alert"]')).toContainText(`${want} tokens is more than this model's n_positions (256)`);
+  expect(errors).toEqual([]);
+});
+
+test('text from a checkpoint (tensor names, metadata, file name) is shown as text, never as HTML', async ({ page }) => {
+  const errors = await openDemo(page);
+  const hostile = '<img src=x onerror=window.pwned=1><b id=injected>bold</b>';
+  const { floats } = await readAllTensors(bytesSource(readFileSync('weights/gpt2-tiny/model.safetensors')));
+  const params: WriteTensor[] = [...floats].map(([name, t]) => ({ name, dtype: 'F32', shape: t.shape, data: t.data }));
+  const file = (tensors: WriteTensor[]) => ({
+    name: `${hostile}.safetensors`, mimeType: 'application/octet-stream', buffer: Buffer.from(writeSafetensors(tensors, { note: hostile })),
+  });
+  const banner = page.locator('[role="alert"]');
+
+  // A tensor named with HTML: the error names it, literally.
+  await page.setInputFiles('#file', file([...params, { name: hostile, dtype: 'F32', shape: [1], data: new Float32Array(1) }]));
+  await expect(banner).toContainText(`unexpected tensors that are not GPT-2 parameters: ${hostile}`, { timeout: 60_000 });
+  await expect(banner).toContainText(`could not load ${hostile}.safetensors`);
+
+  // A good model under a file name with HTML: it loads, and the status shows the name literally.
+  const n = await draws(page);
+  await page.setInputFiles('#file', file(params));
+  await waitForDraw(page, n);
+  await expect(page.locator('#model-status')).toContainText(`loaded: local file ${hostile}.safetensors`);
+  expect(await page.evaluate(() => ({
+    pwned: (window as unknown as { pwned?: number }).pwned ?? 'no',
+    elements: document.querySelectorAll('#injected, body img').length,
+  }))).toEqual({ pwned: 'no', elements: 0 });
   expect(errors).toEqual([]);
 });
 

@@ -120,4 +120,12 @@ describe('long text', () => {
     expect(ids).toEqual(encode(text));
     expect(ticks).toBeGreaterThan(10);
   });
+
+  it('encode takes 1 MB of text with no <|endoftext|> (200,000 ids in one piece)', () => {
+    const sentence = "Plants make fantastic pets because they don't leave a mess after you feed them. ";
+    const text = sentence.repeat(Math.ceil(1_000_000 / sentence.length)).slice(0, 1_000_000);
+    const ids = encode(text);
+    expect(ids.length).toBeGreaterThan(190_000);
+    expect(ids.slice(0, 17)).toEqual(encode(sentence.trimEnd()));
+  });
 });
