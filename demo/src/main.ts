@@ -139,7 +139,8 @@ async function loadModel(choice: ModelChoice): Promise<void> {
       setProgress(choice.kind === 'hf' ? `downloading ${choice.name}…` : 'reading the file…');
       loaded = choice.kind === 'hf' ? await loadHf(choice.name, onProgress) : await loadLocal(choice.files);
       setProgress('uploading weights…');
-      model = await GPT2.load({ model: loaded.model, config: loaded.config }, { device, onProgress });
+      // A file the user picked may hold anything: every weight is checked for NaN and ±Inf.
+      model = await GPT2.load({ model: loaded.model, config: loaded.config }, { device, onProgress, checkFinite: choice.kind === 'local' });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       throw new Error(`could not load ${what}${state.model ? ` (still using ${state.modelLabel})` : ''}: ${msg}`);

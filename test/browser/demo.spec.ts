@@ -332,7 +332,7 @@ test('1 MB of text: tokenized in slices while the page keeps answering, then ref
   expect(errors).toEqual([]);
 });
 
-test('text from a checkpoint (tensor names, metadata, file name) is shown as text, never as HTML', async ({ page }) => {
+test('a picked checkpoint: text from it (tensor names, metadata, file name) is shown as text, never as HTML; NaN weights are refused', async ({ page }) => {
   const errors = await openDemo(page);
   const hostile = '<img src=x onerror=window.pwned=1><b id=injected>bold</b>';
   const { floats } = await readAllTensors(bytesSource(readFileSync('weights/gpt2-tiny/model.safetensors')));
@@ -346,6 +346,12 @@ test('text from a checkpoint (tensor names, metadata, file name) is shown as tex
   await page.setInputFiles('#file', file([...params, { name: hostile, dtype: 'F32', shape: [1], data: new Float32Array(1) }]));
   await expect(banner).toContainText(`unexpected tensors that are not GPT-2 parameters: ${hostile}`, { timeout: 60_000 });
   await expect(banner).toContainText(`could not load ${hostile}.safetensors`);
+
+  // NaN in a picked file's weights: refused, naming the tensor and the index.
+  const nan = params.map((t) => (t.name === 'h.1.mlp.c_fc.weight' ? { ...t, data: t.data.map((v, i) => (i === 777 ? NaN : v)) } : t));
+  await page.setInputFiles('#file', file(nan));
+  await expect(banner).toContainText('parameter h.1.mlp.c_fc.weight has a non-finite value: NaN at index', { timeout: 60_000 });
+  await page.locator('#banner-close').click();
 
   // A good model under a file name with HTML: it loads, and the status shows the name literally.
   const n = await draws(page);
