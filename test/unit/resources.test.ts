@@ -85,6 +85,21 @@ describe('device limits', () => {
   });
 });
 
+describe('uncaptured GPU errors', () => {
+  it('an error outside our error scopes (other code on the device) fails the next run, with its message; later runs work', async () => {
+    const model = await GPT2.load(source, { device });
+    // MAP_READ may only go with COPY_DST: a validation error that no error scope catches.
+    device.createBuffer({ label: 'injected-bad-buffer', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+    await new Promise((r) => setTimeout(r, 50)); // the uncapturederror event is asynchronous
+    const err = await model.run([1, 2, 3], { taps: ['logits'] }).then(() => undefined, (e) => e);
+    expect(err).toBeInstanceOf(GPT2TapsError);
+    expect(err.message).toMatch(/^uncaptured GPU error on this device: .*injected-bad-buffer/s);
+    const out = await model.run([1, 2, 3], { taps: ['logits'] });
+    expect(out.get('logits').shape).toEqual([3, 500]);
+    model.dispose();
+  });
+});
+
 describe('device loss', () => {
   it('a device destroyed mid-run rejects the run with a clear error; the model loads again on a new device', async () => {
     const own = (await nodeDevice()).device;
