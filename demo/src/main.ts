@@ -39,7 +39,7 @@ const state = {
   /** Where the model came from: loaded again (on a new device) after the GPU device was lost. */
   modelChoice: undefined as ModelChoice | undefined,
   modelLabel: '',
-  /** Set when the device is lost, cleared when a new one is made. */
+  /** Set when the device is lost; each task clears it as it starts. */
   deviceLost: false,
   taps: undefined as TapResult | undefined,
   tokens: [] as string[],
@@ -88,8 +88,11 @@ let drawQueued = false;
 function enqueue(task: () => Promise<void>): Promise<void> {
   pending++;
   document.body.dataset.ready = '0';
-  const p = chain.then(task).catch((e) => {
-    // A task that failed because the device was lost: the banner already says so and what to do.
+  const p = chain.then(() => {
+    state.deviceLost = false;
+    return task();
+  }).catch((e) => {
+    // The device was lost while this task ran: the banner already says so and what to do.
     if (state.deviceLost) return;
     showError(e);
   }).finally(() => {
@@ -171,7 +174,7 @@ async function loadModel(choice: ModelChoice): Promise<void> {
 /**
  * The WebGPU device and the figure's GPU statistics on it. A lost device (driver reset, GPU
  * process crash, `device.destroy()`) drops the model and everything on the device; the next
- * load, run or redraw asks for a new device here, without reloading the page.
+ * load or run asks for a new device here, without reloading the page.
  */
 async function ensureGpu(): Promise<{ device: GPUDevice; gpu: ResidualGPU }> {
   if (state.device && state.gpu) return { device: state.device, gpu: state.gpu };
@@ -179,7 +182,6 @@ async function ensureGpu(): Promise<{ device: GPUDevice; gpu: ResidualGPU }> {
   const gpu = await ResidualGPU.create(device);
   state.device = device;
   state.gpu = gpu;
-  state.deviceLost = false;
   void device.lost.then((info) => {
     if (state.device !== device) return;
     state.deviceLost = true;
