@@ -1,6 +1,7 @@
 // Where the demo's model comes from: the bundled gpt2-tiny (copied next to the page by
-// the build), a Hugging Face GPT-2 size (downloaded once, then kept in the Cache Storage
-// API so a reload does not download it again), or a local model.safetensors (+ config.json)
+// the build), a Hugging Face GPT-2 size (downloaded once, checked against the size and
+// sha256 the hub lists, then kept in the Cache Storage API so a reload does not download it
+// again; a mismatch is discarded, never cached), or a local model.safetensors (+ config.json)
 // picked or dropped onto the page.
 import { GPT2TapsError, KNOWN_MODELS } from '../../src/index.js';
 
@@ -86,8 +87,54 @@ async function readBody(res: Response, what: string, onProgress?: Progress): Pro
   return joined;
 }
 
-/** GET through the Cache Storage API: served from the cache when there, else downloaded and stored. */
-async function cachedFetch(url: string, what: string, onProgress?: Progress): Promise<{ bytes: Uint8Array; cached: boolean; note?: string }> {
+/** What the hub says a file is: its size and, for LFS files, its sha256. */
+interface HubRecord { size: number; sha256?: string }
+
+/**
+ * The hub's record of `file` in `repo`, from its tree API (JSON, CORS-enabled; the LFS oid is
+ * the file's sha256). Undefined when the API does not answer: the download then goes unverified.
+ */
+async function hubRecord(repo: string, file: string): Promise<HubRecord | undefined> {
+  try {
+    const res = await fetch(`https://huggingface.co/api/models/${repo}/tree/main`);
+    if (!res.ok) return undefined;
+    const list = (await res.json()) as unknown;
+    type Entry = { path?: unknown; size?: unknown; lfs?: { oid?: unknown; size?: unknown } };
+    const entry = Array.isArray(list) ? (list as Entry[]).find((e) => e?.path === file) : undefined;
+    const size = entry?.lfs?.size ?? entry?.size;
+    if (typeof size !== 'number') return undefined;
+    const oid = entry?.lfs?.oid;
+    return { size, sha256: typeof oid === 'string' && /^[0-9a-f]{64}$/.test(oid) ? oid : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Checks a download against the hub's record; a mismatch throws before anything is cached. */
+async function verify(bytes: Uint8Array, record: HubRecord | undefined, what: string): Promise<string> {
+  if (!record) return `${what}: not verified (the hub's file list did not answer)`;
+  if (bytes.byteLength !== record.size) {
+    throw new GPT2TapsError(`${what}: downloaded ${bytes.byteLength} bytes but the hub lists ${record.size}: discarded, not cached`);
+  }
+  if (!record.sha256) return `${what}: size verified (the hub lists no sha256)`;
+  const got = await sha256Hex(bytes);
+  if (got !== record.sha256) {
+    throw new GPT2TapsError(`${what}: sha256 ${got} does not match the hub's ${record.sha256}: discarded, not cached`, 'try again');
+  }
+  return `${what}: sha256 verified`;
+}
+
+/**
+ * GET through the Cache Storage API: served from the cache when there, else downloaded,
+ * checked against the hub's record when one is given, and stored.
+ */
+async function cachedFetch(url: string, what: string, onProgress?: Progress,
+  record?: Promise<HubRecord | undefined>): Promise<{ bytes: Uint8Array; cached: boolean; note?: string }> {
   const cache = await openCache();
   const hit = await cache?.match(url);
   if (hit) {
@@ -105,14 +152,14 @@ async function cachedFetch(url: string, what: string, onProgress?: Progress): Pr
   }
   if (!res.ok) throw new GPT2TapsError(`HTTP ${res.status} ${res.statusText} fetching ${url}`);
   const bytes = await readBody(res, what, onProgress);
-  let note: string | undefined;
+  let note = record ? await verify(bytes, await record, what) : undefined;
   if (cache) {
     try {
       await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, {
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) },
       }));
     } catch (e) {
-      note = `not kept in the browser cache (${(e as Error).message}); a reload will download it again`;
+      note = [note, `not kept in the browser cache (${(e as Error).message}); a reload will download it again`].filter(Boolean).join('; ');
     }
   }
   return { bytes, cached: false, note };
@@ -127,7 +174,7 @@ export async function loadHf(name: HfName, onProgress?: Progress): Promise<Loade
   } catch (e) {
     throw new GPT2TapsError(`${urls.config} is not valid JSON (${(e as Error).message})`);
   }
-  const model = await cachedFetch(urls.model, `${name}/model.safetensors`, onProgress);
+  const model = await cachedFetch(urls.model, `${name}/model.safetensors`, onProgress, hubRecord(KNOWN_MODELS[name].repo, 'model.safetensors'));
   return { model: model.bytes, config: configJson, label: `${name} (Hugging Face ${KNOWN_MODELS[name].repo})`, cached: model.cached, note: model.note };
 }
 

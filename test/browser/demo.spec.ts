@@ -5,6 +5,7 @@
 // and the exports.
 import { test, expect, type Page } from '@playwright/test';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { serve, type Server } from '../../src/node/serve.js';
@@ -240,6 +241,57 @@ test('Hugging Face source (network mocked): size before download, then from the 
     }
   }
   expect(downloads).toBe(1);
+  await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
+  expect(errors).toEqual([]);
+});
+
+test('Hugging Face source (network mocked): a download whose sha256 or size differs from the hub\'s record is discarded, never cached', async ({ page }) => {
+  const errors = await openDemo(page);
+  const model = readFileSync('weights/gpt2-tiny/model.safetensors');
+  const config = readFileSync('weights/gpt2-tiny/config.json');
+  const good = createHash('sha256').update(model).digest('hex');
+  let record = { size: model.length, sha256: 'ab'.repeat(32) };
+  await page.route('https://huggingface.co/**', async (route) => {
+    const url = route.request().url();
+    const headers = { 'access-control-allow-origin': '*' };
+    if (url.endsWith('/api/models/openai-community/gpt2/tree/main')) {
+      const list = [{ type: 'file', path: 'config.json', size: config.length, oid: '0'.repeat(40) },
+        { type: 'file', path: 'model.safetensors', size: 135, oid: '1'.repeat(40), lfs: { oid: record.sha256, size: record.size, pointerSize: 135 } }];
+      await route.fulfill({ status: 200, headers, contentType: 'application/json', body: JSON.stringify(list) });
+      return;
+    }
+    const body = url.endsWith('config.json') ? config : model;
+    await route.fulfill({ status: 200, headers: { ...headers, 'content-length': String(body.length) }, body: route.request().method() === 'HEAD' ? '' : body });
+  });
+  await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
+  const cachedModel = () => page.evaluate(async () =>
+    !!(await (await caches.open('gpt2-taps-models-v1')).match('https://huggingface.co/openai-community/gpt2/resolve/main/model.safetensors')));
+  const banner = page.locator('[role="alert"]');
+
+  for (const [bad, message] of [
+    [{ size: model.length, sha256: 'ab'.repeat(32) }, `gpt2/model.safetensors: sha256 ${good} does not match the hub's ${'ab'.repeat(32)}: discarded, not cached`],
+    [{ size: model.length + 1, sha256: good }, `gpt2/model.safetensors: downloaded ${model.length} bytes but the hub lists ${model.length + 1}: discarded, not cached`],
+  ] as const) {
+    record = { ...bad };
+    await page.selectOption('#source', 'bundled');
+    await page.waitForFunction(() => document.body.dataset.ready === '1');
+    await page.selectOption('#source', 'hf:gpt2');
+    await page.locator('#hf-load').click();
+    await expect(banner).toContainText(message, { timeout: 60_000 });
+    await expect(page.locator('#model-status')).toContainText('bundled gpt2-tiny'); // the old model stays
+    expect(await cachedModel()).toBe(false);
+  }
+
+  // With the right record the same download is used, cached, and said to be verified.
+  record = { size: model.length, sha256: good };
+  await page.selectOption('#source', 'bundled');
+  await page.waitForFunction(() => document.body.dataset.ready === '1');
+  const n = await draws(page);
+  await page.selectOption('#source', 'hf:gpt2');
+  await page.locator('#hf-load').click();
+  await waitForDraw(page, n);
+  await expect(page.locator('#model-note')).toContainText('gpt2/model.safetensors: sha256 verified');
+  expect(await cachedModel()).toBe(true);
   await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
   expect(errors).toEqual([]);
 });
