@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { serve, type Server } from '../../src/node/serve.js';
 import { CSP } from '../../demo/csp.mjs';
 import REGL_PROCS from '../../demo/src/generated/regl-procs.js';
-import { draws, openDemo, waitForDraw } from './demo-helpers.js';
+import { draws, lassoMiddle, openDemo, waitForDraw } from './demo-helpers.js';
 
 const CODEGEN = process.env.REGL_CODEGEN === '1';
 const PROCS_FILE = 'demo/src/generated/regl-procs.js';
@@ -44,15 +44,8 @@ async function hover(page: Page): Promise<void> {
 }
 
 async function lasso(page: Page, panel: number): Promise<void> {
-  await page.locator('#lasso').click();
-  const box = (await page.locator(`.panel[data-panel="${panel}"] canvas`).boundingBox())!;
-  const cx = box.x + box.width / 2, cy = box.y + box.height / 2, r = box.width * 0.3;
-  await page.mouse.move(cx - r, cy - r);
-  await page.mouse.down();
-  for (const [dx, dy] of [[r, -r], [r, r], [-r, r], [-r, -r], [-r * 0.99, -r]]) await page.mouse.move(cx + dx, cy + dy, { steps: 6 });
-  await page.mouse.up();
-  await expect(page.locator('#selection')).toBeVisible({ timeout: 10_000 });
-  await page.locator('#lasso').click();
+  await lassoMiddle(page, panel);
+  await page.locator('#lasso').click(); // back to pan and zoom
 }
 
 /** Every way the page draws: 2×2, hover, lasso, the all-layers views; then all of it again in performanceMode. */

@@ -1,5 +1,5 @@
 // Helpers shared by the demo page's Playwright tests.
-import type { Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
 
 /** Console errors and page errors, collected per page. */
 export function watchErrors(page: Page): string[] {
@@ -33,3 +33,15 @@ export async function openDemo(page: Page, url: string): Promise<string[]> {
   return errors;
 }
 
+
+/** Draws a lasso (in lasso mode) around the middle of a panel's canvas, and waits for the selection to show. */
+export async function lassoMiddle(page: Page, panel: number): Promise<void> {
+  await page.locator('#lasso').click();
+  const box = (await page.locator(`.panel[data-panel="${panel}"] canvas`).boundingBox())!;
+  const cx = box.x + box.width / 2, cy = box.y + box.height / 2, r = box.width * 0.3;
+  await page.mouse.move(cx - r, cy - r);
+  await page.mouse.down();
+  for (const [dx, dy] of [[r, -r], [r, r], [-r, r], [-r, -r], [-r * 0.99, -r]]) await page.mouse.move(cx + dx, cy + dy, { steps: 8 });
+  await page.mouse.up();
+  await expect(page.locator('#selection')).toBeVisible({ timeout: 10_000 });
+}

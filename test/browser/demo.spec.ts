@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { serve, type Server } from '../../src/node/serve.js';
 import { CSP } from '../../demo/csp.mjs';
-import { draws, openDemo as open, waitForDraw, watchErrors } from './demo-helpers.js';
+import { draws, lassoMiddle, openDemo as open, waitForDraw, watchErrors } from './demo-helpers.js';
 import { encode } from '../../src/tokenizer.js';
 import { bytesSource, readAllTensors, writeSafetensors, type WriteTensor } from '../../src/safetensors.js';
 
@@ -187,14 +187,7 @@ test('hover shows the token, position, dimension, layer and values; lasso summar
   await expect(tooltip).toContainText('layer 0');
 
   // Lasso (lasso mode) around the middle of panel 3: points on the identity line get selected.
-  await page.locator('#lasso').click();
-  const box = (await page.locator('.panel[data-panel="3"] canvas').boundingBox())!;
-  const cx = box.x + box.width / 2, cy = box.y + box.height / 2, r = box.width * 0.3;
-  await page.mouse.move(cx - r, cy - r);
-  await page.mouse.down();
-  for (const [dx, dy] of [[r, -r], [r, r], [-r, r], [-r, -r], [-r * 0.99, -r]]) await page.mouse.move(cx + dx, cy + dy, { steps: 8 });
-  await page.mouse.up();
-  await expect(page.locator('#selection')).toBeVisible({ timeout: 10_000 });
+  await lassoMiddle(page, 3);
   await expect(page.locator('#selection-body')).toContainText('distinct tokens');
   const selected = await page.evaluate(() => Number(document.getElementById('figure')!.dataset.selected));
   expect(selected).toBeGreaterThan(0);
