@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { GPT2TapsError } from '../../src/errors.js';
 import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from '../../src/safetensors.js';
 import { type Checkpoint, findNonFinite, firstNonFinite, openCheckpoint } from '../../src/checkpoint.js';
+import { openError } from './checkpoint-helpers.js';
 
 const FIXTURE_DIR = resolve(__dirname, '../fixtures/gpt2-tiny');
 const configJson = JSON.parse(readFileSync(join(FIXTURE_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -34,16 +35,6 @@ function withValues(changes: Record<string, [number, number][]>, rename = (n: st
     for (const [i, v] of c) data[i] = v;
     return { ...out, data };
   }));
-}
-
-async function openError(bytes: Uint8Array, cfg?: Record<string, unknown>): Promise<string> {
-  try {
-    await openCheckpoint(bytesSource(bytes), cfg);
-  } catch (e) {
-    expect(e).toBeInstanceOf(GPT2TapsError);
-    return (e as Error).message;
-  }
-  throw new Error('openCheckpoint did not throw');
 }
 
 async function readError(ck: Checkpoint, name: string): Promise<string> {

@@ -10,6 +10,7 @@ import { configFromJSON, paramShapes } from '../../src/config.js';
 import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from '../../src/safetensors.js';
 import { openCheckpoint } from '../../src/checkpoint.js';
 import { openModelSource } from '../../src/sources.js';
+import { openError } from './checkpoint-helpers.js';
 
 const FIXTURE_DIR = resolve(__dirname, '../fixtures/gpt2-tiny');
 const MODEL_PATH = join(FIXTURE_DIR, 'model.safetensors');
@@ -34,16 +35,6 @@ function tensor(name: string): WriteTensor {
   const t = fixture.find((x) => x.name === name);
   if (!t) throw new Error(`no ${name} in the fixture`);
   return t;
-}
-
-async function openError(bytes: Uint8Array, cfg?: Record<string, unknown>): Promise<string> {
-  try {
-    await openCheckpoint(bytesSource(bytes), cfg);
-  } catch (e) {
-    expect(e).toBeInstanceOf(GPT2TapsError);
-    return (e as Error).message;
-  }
-  throw new Error('openCheckpoint did not throw');
 }
 
 describe('openCheckpoint on the fixture', () => {
