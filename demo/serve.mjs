@@ -12,12 +12,12 @@ const SERVE = new URL('../dist/serve.js', import.meta.url);
 
 /**
  * Serves `dir` on 127.0.0.1:`port` (0: any free port), sending the demo page's
- * Content-Security-Policy unless `csp` is false. Resolves to { url (ending in /), close() }.
+ * Content-Security-Policy. Resolves to { url (ending in /), close() }.
  */
-export async function serveDir(dir, port = 0, { csp = true } = {}) {
+export async function serveDir(dir, port = 0) {
   if (!existsSync(SERVE)) throw new Error('dist/serve.js is missing: run `node scripts/build.mjs` first (npm start does)');
   const { serve } = await import(SERVE.href);
-  const server = await serve({ mounts: { '/': resolve(dir) }, port, headers: csp ? { 'content-security-policy': CSP } : {} });
+  const server = await serve({ mounts: { '/': resolve(dir) }, port, headers: { 'content-security-policy': CSP } });
   return { url: `${server.url}/`, close: server.close };
 }
 
