@@ -3,5 +3,5 @@
 export * from '../src/index.js';
 export { nodeDevice } from '../src/node/device.js';
 export { CHROMIUM_ARGS, chromiumPath } from '../src/node/browser.js';
-export { table } from '../src/profile.js';
+export { table } from '../src/profile/profile.js';
 export { serve } from '../src/node/serve.js';

@@ -127,7 +127,7 @@ if (result.onnx?.skipped) lines.push(`onnxruntime-web: ${result.onnx.skipped}`);
 lines.push('  ours ms: model.run(ids, {taps: [\'logits\']}) wall clock, as ORT\'s session.run (int64 ids in, logits read back);');
 lines.push('  GPU ms: first pass begin → last pass end (timestamp-query); taps cost: all taps over none, GPU; +readback: all taps mapped, wall clock');
 lines.push('');
-lines.push(`matmul kernel at GPT-2-small shapes, M = T = ${SMALL_T}, random data (src/kernels.ts matmulKernel):`);
+lines.push(`matmul kernel at GPT-2-small shapes, M = T = ${SMALL_T}, random data (src/engine/kernels.ts matmulKernel):`);
 lines.push(lib.table(
   ['K×N', 'as', 'ms', 'GFLOP/s', 'of FMA peak', ''],
   result.matmul.map((m) => [`${m.K}×${m.N}`, m.name, m.ms.toFixed(3), m.gflops.toFixed(2), `${(100 * m.fractionOfFmaPeak).toFixed(1)}%`, '']),

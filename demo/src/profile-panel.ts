@@ -1,4 +1,4 @@
-// The profile panel: per-kernel GPU time of one forward pass (src/profile.ts) as a bar
+// The profile panel: per-kernel GPU time of one forward pass (src/profile/profile.ts) as a bar
 // chart of shares, each kernel's fraction of the measured device peak, the whole pass
 // with and without taps, and whether the GPU timestamps were rounded. Text only via
 // textContent.

@@ -6,7 +6,7 @@
 //                      then one small read-back (kept count, means, min/max, r).
 //   points(ranges):    residual_compact, then the read-back of 8 coordinate planes and
 //                      the entry index of every kept point.
-import { BufferPool, bindGroup, createKernel, encodeDispatch, type Kernel } from '../../src/gpu.js';
+import { BufferPool, bindGroup, createKernel, encodeDispatch, type Kernel } from '../../src/engine/gpu.js';
 import { GPT2TapsError } from '../../src/errors.js';
 import sumsSrc from '../shaders/residual_sums.wgsl';
 import totalsSrc from '../shaders/residual_totals.wgsl';

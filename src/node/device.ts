@@ -3,7 +3,7 @@
 // emulation) works, so we fall back to it by ourselves and say so.
 import { existsSync } from 'node:fs';
 import { GPT2TapsError } from '../errors.js';
-import { requestDevice } from '../device.js';
+import { requestDevice } from '../engine/device.js';
 
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { GPT2TapsError } from '../errors.js';
-import { KNOWN_MODELS, type KnownModelName } from '../config.js';
+import { KNOWN_MODELS, type KnownModelName } from '../engine/config.js';
 import { formatBytes, progressBar, type ProgressBar } from './progress.js';
 
 /** The files `downloadModel` fetches, in order. */

@@ -1,10 +1,10 @@
 // Node-only: files as ByteSources, read by position so multi-GB checkpoints never load at once.
-// Loaded by src/sources.ts through a dynamic import, only in Node. The node builtins are
+// Loaded by src/checkpoint/sources.ts through a dynamic import, only in Node. The node builtins are
 // themselves imported dynamically, so that even a browser bundle that happens to include this
 // module (with `node:*` marked external) never loads them at startup.
 import type { FileHandle } from 'node:fs/promises';
 import { GPT2TapsError } from '../errors.js';
-import { type ByteSource, checkRange } from '../safetensors.js';
+import { type ByteSource, checkRange } from '../checkpoint/safetensors.js';
 
 async function fsp(): Promise<typeof import('node:fs/promises')> {
   return import('node:fs/promises');

@@ -6,10 +6,10 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GPT2TapsError } from '../errors.js';
-import { GPT2 } from '../model.js';
+import { GPT2 } from '../engine/model.js';
 import { encode } from '../tokenizer.js';
-import { measurePeak } from '../peak.js';
-import { formatProfile, profileForward, type ProfileReport } from '../profile.js';
+import { measurePeak } from '../profile/peak.js';
+import { formatProfile, profileForward, type ProfileReport } from '../profile/profile.js';
 import { nodeDevice } from './device.js';
 import { distDir, withRunnerPage } from './browser.js';
 
@@ -30,7 +30,7 @@ Options:
 
 Each kernel row: calls per forward, GPU time per forward (mean of the runs), mean per call, share of the
 forward, achieved GFLOP/s and GB/s from the kernel's shapes (formulas in the last column), and those as a
-fraction of the device's FMA rate and copy bandwidth, measured first by a microbenchmark (src/peak.ts).
+fraction of the device's FMA rate and copy bandwidth, measured first by a microbenchmark (src/profile/peak.ts).
 Without timestamp-query only the whole forward is timed (wall clock), and the report says so; it also
 says whether the GPU timestamps were rounded.
 `;

@@ -12,7 +12,7 @@ import { serve, type Server } from '../../src/node/serve.js';
 import { CSP } from '../../demo/csp.mjs';
 import { draws, lassoMiddle, openDemo as open, waitForDraw, watchErrors } from './demo-helpers.js';
 import { encode } from '../../src/tokenizer.js';
-import { bytesSource, readAllTensors, writeSafetensors, type WriteTensor } from '../../src/safetensors.js';
+import { bytesSource, readAllTensors, writeSafetensors, type WriteTensor } from '../../src/checkpoint/safetensors.js';
 
 const TEXT = "Plants make fantastic pets because they don't leave a mess after you feed them.";
 const TOL = 1e-3;

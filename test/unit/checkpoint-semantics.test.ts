@@ -4,8 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GPT2TapsError } from '../../src/errors.js';
-import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from '../../src/safetensors.js';
-import { type Checkpoint, findNonFinite, firstNonFinite, openCheckpoint } from '../../src/checkpoint.js';
+import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from '../../src/checkpoint/safetensors.js';
+import { type Checkpoint, findNonFinite, firstNonFinite, openCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { openError } from './checkpoint-helpers.js';
 
 const FIXTURE_DIR = resolve(__dirname, '../fixtures/gpt2-tiny');

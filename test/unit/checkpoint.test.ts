@@ -6,10 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GPT2TapsError } from '../../src/errors.js';
-import { configFromJSON, paramShapes } from '../../src/config.js';
-import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from '../../src/safetensors.js';
-import { openCheckpoint } from '../../src/checkpoint.js';
-import { openModelSource } from '../../src/sources.js';
+import { configFromJSON, paramShapes } from '../../src/engine/config.js';
+import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from '../../src/checkpoint/safetensors.js';
+import { openCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { openModelSource } from '../../src/checkpoint/sources.js';
 import { openError } from './checkpoint-helpers.js';
 
 const FIXTURE_DIR = resolve(__dirname, '../fixtures/gpt2-tiny');

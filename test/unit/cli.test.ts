@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeSafetensors, readAllTensors, bytesSource } from '../../src/safetensors.js';
+import { writeSafetensors, readAllTensors, bytesSource } from '../../src/checkpoint/safetensors.js';
 import { copyFileSync, mkdirSync } from 'node:fs';
 
 const FIXTURE = new URL('../fixtures/gpt2-tiny/', import.meta.url).pathname;

@@ -13,7 +13,7 @@ import { GPT2TapsError } from '../../src/errors.js';
 import {
   type ByteSource, type SafetensorsHeader, DTYPE_SIZES, MAX_HEADER_BYTES, bytesSource, readAllTensors, readHeader, readTensorF32,
   writeSafetensors,
-} from '../../src/safetensors.js';
+} from '../../src/checkpoint/safetensors.js';
 
 const SEED = 0x5afe7e45;
 const CASES = 30_000;

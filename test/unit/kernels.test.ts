@@ -3,11 +3,11 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { nodeDevice } from '../../src/node/device.js';
-import { BufferPool, bindGroup, encodeDispatch, type Kernel } from '../../src/gpu.js';
+import { BufferPool, bindGroup, encodeDispatch, type Kernel } from '../../src/engine/gpu.js';
 import {
   GRID, SOURCES, EMBEDDING_BINDINGS, LAYERNORM_BINDINGS, ATTENTION_BINDINGS, SPLITK_REDUCE_BINDINGS, matmulBindings, preprocess,
   attentionKernel, embeddingKernel, layernormKernel, matmulKernel, splitkReduceKernel, splitK, type MatmulVariant,
-} from '../../src/kernels.js';
+} from '../../src/engine/kernels.js';
 
 let device: GPUDevice;
 let pool: BufferPool;
@@ -108,7 +108,7 @@ describe('binding tables match the WGSL files', () => {
 
 describe('shader errors', () => {
   it('a compilation error names the kernel, the line and column, and shows the line', async () => {
-    const { createKernel } = await import('../../src/gpu.js');
+    const { createKernel } = await import('../../src/engine/gpu.js');
     const code = '// broken — a kernel with a type error\n@compute @workgroup_size(1)\nfn main() {\n  let x: u32 = 1.5;\n}\n';
     await expect(createKernel(device, 'broken', code, [], {})).rejects.toThrow(/shader broken failed to compile:\nbroken\.wgsl:4:\d+ error: [^]*let x: u32 = 1\.5;/);
   });

@@ -2,7 +2,7 @@
 // the tokenizer's special tokens.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { allTapNames, inferConfig, resolveTaps, tapShape, paramShapes, configFromJSON } from '../../src/config.js';
+import { allTapNames, inferConfig, resolveTaps, tapShape, paramShapes, configFromJSON } from '../../src/engine/config.js';
 import { encode, decode } from '../../src/tokenizer.js';
 
 const c = { n_layer: 3, n_head: 4, n_embd: 128, n_positions: 256, vocab_size: 50257, layer_norm_epsilon: 1e-5 };

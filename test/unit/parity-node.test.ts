@@ -4,10 +4,10 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { nodeDevice } from '../../src/node/device.js';
-import { GPT2 } from '../../src/model.js';
-import { readAllTensors, bytesSource } from '../../src/safetensors.js';
-import { compareTensor, matchTensor } from '../../src/compare.js';
-import type { TapResult } from '../../src/taps.js';
+import { GPT2 } from '../../src/engine/model.js';
+import { readAllTensors, bytesSource } from '../../src/checkpoint/safetensors.js';
+import { compareTensor, matchTensor } from '../../src/analysis/compare.js';
+import type { TapResult } from '../../src/engine/taps.js';
 
 const FIXTURE = new URL('../fixtures/gpt2-tiny/', import.meta.url);
 let device: GPUDevice;

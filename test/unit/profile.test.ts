@@ -3,11 +3,11 @@
 // times add up to the GPU-timestamped forward (first timestamp to last) within 10%.
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
 import { nodeDevice } from '../../src/node/device.js';
-import { GPT2 } from '../../src/model.js';
-import { formatProfile, groupSteps, kernelGroup, profileForward, type ProfileReport } from '../../src/profile.js';
+import { GPT2 } from '../../src/engine/model.js';
+import { formatProfile, groupSteps, kernelGroup, profileForward, type ProfileReport } from '../../src/profile/profile.js';
 import {
   measurePeak, PEAK_COPY_BINDINGS, PEAK_FMA_BINDINGS, PEAK_SOURCES, RoundingDetector, type PeakResult,
-} from '../../src/peak.js';
+} from '../../src/profile/peak.js';
 import { profileCommand } from '../../src/node/profile-command.js';
 
 const MODEL = new URL('../../weights/gpt2-tiny/', import.meta.url).pathname;

@@ -3,10 +3,10 @@
 // long text is tokenized without blocking the event loop.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { nodeDevice } from '../../src/node/device.js';
-import { GPT2 } from '../../src/model.js';
+import { GPT2 } from '../../src/engine/model.js';
 import { GPT2TapsError } from '../../src/errors.js';
-import { paramShapes, type GPT2Config } from '../../src/config.js';
-import { writeSafetensors } from '../../src/safetensors.js';
+import { paramShapes, type GPT2Config } from '../../src/engine/config.js';
+import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { encode, encodeAsync } from '../../src/tokenizer.js';
 
 /** A small random GPT-2 (fast on SwiftShader), as checkpoint bytes plus config.json. */
@@ -54,7 +54,7 @@ describe('GPU buffers', () => {
 
 describe('no WebGPU', () => {
   it('browserDevice() says what to enable when navigator.gpu is missing', async () => {
-    const { browserDevice } = await import('../../src/device.js');
+    const { browserDevice } = await import('../../src/engine/device.js');
     const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
     Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true });
     try {

@@ -3,7 +3,7 @@ import { GPT2TapsError } from '../../src/errors.js';
 import {
   type ByteSource, MAX_HEADER_BYTES, bytesSource, bytesToF32, findDuplicateKey, halfToFloat, readAllF32, readAllTensors,
   readHeader, readTensorF32, readTensorI32, readTensorRaw, writeSafetensors,
-} from '../../src/safetensors.js';
+} from '../../src/checkpoint/safetensors.js';
 
 /** A file with a raw header string (not padded) and `dataLen` data bytes (or the given data). */
 function rawFile(header: string | Uint8Array, data: number | Uint8Array = 0): Uint8Array {

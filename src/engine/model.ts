@@ -1,10 +1,10 @@
 // GPT-2 on WebGPU: weights on the GPU, a forward pass that reads top to bottom as a
 // flat list of dispatches, and taps: after any dispatch, a copy of the buffer it wrote
 // into a mappable buffer — encoded only for the taps a run asks for.
-import { GPT2TapsError } from './errors.js';
+import { GPT2TapsError } from '../errors.js';
 import { paramShapes, resolveTaps, tapShape, type GPT2Config } from './config.js';
-import { openCheckpoint, type Checkpoint } from './checkpoint.js';
-import { openModelSource, type ModelSource } from './sources.js';
+import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
+import { openModelSource, type ModelSource } from '../checkpoint/sources.js';
 import { BufferPool, bindGroup, encodeDispatch, type Kernel } from './gpu.js';
 import {
   ATTENTION_MAX_POSITIONS, GRID, attentionKernel, embeddingKernel, layernormKernel, matmulKernel, splitK,

@@ -1,7 +1,7 @@
 // Where a model comes from: bytes in memory, an http(s) URL (file or folder), or, in Node, a
 // local path. Browser-safe: the Node-only code lives in ./node/file-source.ts and is loaded
 // with a dynamic import, only when running in Node.
-import { GPT2TapsError } from './errors.js';
+import { GPT2TapsError } from '../errors.js';
 import { type ByteSource, bytesSource } from './safetensors.js';
 
 export type ModelSource =
@@ -70,7 +70,7 @@ export async function openModelSource(source: ModelSource, opts: OpenModelOption
   }
 
   if (node && (!url || url.protocol === 'file:')) {
-    const { openLocalModel } = await import('./node/file-source.js');
+    const { openLocalModel } = await import('../node/file-source.js');
     return openLocalModel(url ?? (source as string));
   }
   if (!url) throw new GPT2TapsError(`model source: cannot resolve "${String(source)}"`);

@@ -1,6 +1,6 @@
 // A run's taps as a safetensors file: `input_ids` (I32 [T]) and each tap by its name.
-import { writeSafetensors, type WriteTensor } from './safetensors.js';
-import type { TapResult } from './taps.js';
+import { writeSafetensors, type WriteTensor } from '../checkpoint/safetensors.js';
+import type { TapResult } from '../engine/taps.js';
 
 export function tapsToSafetensors(taps: TapResult, metadata: Record<string, string> = {}): Uint8Array {
   const tensors: WriteTensor[] = [

@@ -3,11 +3,11 @@
 // GPU-timing helpers the profiler shares: timestamp queries around compute passes,
 // with a wall-clock fallback, and a check for rounded (quantised) timestamps.
 // Browser-safe.
-import peakFmaWGSL from '../shaders/peak_fma.wgsl';
-import peakCopyWGSL from '../shaders/peak_copy.wgsl';
-import { GPT2TapsError } from './errors.js';
-import { bindGroup, createKernel, encodeDispatch, BufferPool, type BindingDecl, type Kernel } from './gpu.js';
-import { GRID, matmulKernel, type MatmulVariant } from './kernels.js';
+import peakFmaWGSL from '../../shaders/peak_fma.wgsl';
+import peakCopyWGSL from '../../shaders/peak_copy.wgsl';
+import { GPT2TapsError } from '../errors.js';
+import { bindGroup, createKernel, encodeDispatch, BufferPool, type BindingDecl, type Kernel } from '../engine/gpu.js';
+import { GRID, matmulKernel, type MatmulVariant } from '../engine/kernels.js';
 
 export const PEAK_FMA_BINDINGS: BindingDecl[] = [
   { binding: 0, name: 'seed', access: 'read' },
@@ -307,7 +307,7 @@ export interface MatmulTiming {
   rounded: boolean;
 }
 
-/** Times the project's matmul kernel (src/kernels.ts) on random data of the given shape. */
+/** Times the project's matmul kernel (src/engine/kernels.ts) on random data of the given shape. */
 export async function measureMatmul(device: GPUDevice, opts: MatmulOptions): Promise<MatmulTiming> {
   const { M, K, N, runs = 5, warmup = 1 } = opts;
   const variant: MatmulVariant = { bias: true, gelu: false, residual: false, transposeB: false, ...opts.variant };

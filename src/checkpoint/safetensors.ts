@@ -2,7 +2,7 @@
 //   [8 bytes: little-endian u64 header length N][N bytes: UTF-8 JSON header][data section]
 // The header is `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {str: str}}`,
 // with offsets relative to the start of the data section.
-import { GPT2TapsError } from './errors.js';
+import { GPT2TapsError } from '../errors.js';
 
 export interface TensorInfo {
   name: string;

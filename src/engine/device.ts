@@ -1,7 +1,7 @@
 // Requesting a GPUDevice fit for GPT-2, the same way in a browser and in Node: the
 // adapter's own buffer limits (GPT-2's wte alone is 154 MB, above WebGPU's default
 // 128 MiB binding limit) and timestamp queries where the adapter has them.
-import { GPT2TapsError } from './errors.js';
+import { GPT2TapsError } from '../errors.js';
 
 export const NO_WEBGPU_HINT =
   'WebGPU is needed: use a recent Chrome, Edge or Safari, or Firefox with dom.webgpu.enabled; ' +

@@ -1,12 +1,12 @@
 // Per-kernel GPU profiling of the forward pass. Every dispatch of model.plan() runs in
 // its own compute pass with timestampWrites (query 2i at its beginning, 2i+1 at its end);
 // dispatches are grouped by label without the layer prefix ('h.3.mlp.c_fc' → 'mlp.c_fc')
-// and set against the device's measured peak (src/peak.ts). Where timestamp-query is
+// and set against the device's measured peak (src/profile/peak.ts). Where timestamp-query is
 // missing, only the whole forward is timed, by the wall clock, and the report says so.
 // Browser-safe.
-import { GPT2TapsError } from './errors.js';
-import { resolveTaps, tapShape } from './config.js';
-import type { GPT2, Step } from './model.js';
+import { GPT2TapsError } from '../errors.js';
+import { resolveTaps, tapShape } from '../engine/config.js';
+import type { GPT2, Step } from '../engine/model.js';
 import {
   PassTimer, RoundingDetector, describeDevice, hasTimestamps, measurePeak, median, passMs,
   type PeakResult, type TimestampSource,

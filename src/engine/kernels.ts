@@ -2,11 +2,11 @@
 // layouts; a unit test checks it against each file's @binding lines), override
 // constants and dispatch grid. The WGSL contract of each lives in its header comment.
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import embeddingWGSL from '../shaders/embedding.wgsl';
-import layernormWGSL from '../shaders/layernorm.wgsl';
-import matmulWGSL from '../shaders/matmul.wgsl';
-import attentionWGSL from '../shaders/attention.wgsl';
-import splitkReduceWGSL from '../shaders/splitk_reduce.wgsl';
+import embeddingWGSL from '../../shaders/embedding.wgsl';
+import layernormWGSL from '../../shaders/layernorm.wgsl';
+import matmulWGSL from '../../shaders/matmul.wgsl';
+import attentionWGSL from '../../shaders/attention.wgsl';
+import splitkReduceWGSL from '../../shaders/splitk_reduce.wgsl';
 import { createKernel, type BindingDecl, type Kernel } from './gpu.js';
 
 export const SOURCES = {

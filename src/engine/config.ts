@@ -2,7 +2,7 @@
 // Hugging Face checkpoint layout), and the names and shapes of every tap.
 // Math names used throughout, in TypeScript and WGSL alike:
 //   T tokens, D n_embd, H n_head, HD head dim (D/H), L n_layer, V vocab, N n_positions.
-import { GPT2TapsError } from './errors.js';
+import { GPT2TapsError } from '../errors.js';
 
 export interface GPT2Config {
   n_layer: number;
