@@ -1,11 +1,17 @@
 // embedding — x[t, :] = wte[ids[t], :] + wpe[t, :]  (hidden_states.0)
 //
+// Variants (wgsl-preprocessor conditionals, chosen on the host):
+//   PARTS        also write the two summands: tok = wte[ids] and pos = wpe[0..T) (the outputs
+//                of the modules wte and wpe; only when one of those taps is asked for)
+//
 // Bindings (group 0):
 //   0 ids     storage read        array<u32>  [T]     token ids; each < V (checked on the host)
 //   1 wte     storage read        array<f32>  [V, D]  token embedding
 //   2 wpe     storage read        array<f32>  [N, D]  position embedding; rows 0..T-1 used (T <= N)
 //   3 x       storage read_write  array<f32>  [T, D]  output
 //   4 params  uniform             Params { T }
+//   5 tok     storage read_write  array<f32>  [T, D]  wte[ids]      (PARTS only)
+//   6 pos     storage read_write  array<f32>  [T, D]  wpe[0..T)     (PARTS only)
 // Overrides: D (n_embd).
 // Dispatch: (ceil(T*D / 256), 1, 1) workgroups of 256 threads, one thread per output element.
 
@@ -18,6 +24,10 @@ struct Params { T: u32 }
 @group(0) @binding(2) var<storage, read> wpe: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
+#if PARTS
+@group(0) @binding(5) var<storage, read_write> tok: array<f32>;
+@group(0) @binding(6) var<storage, read_write> pos: array<f32>;
+#endif
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -25,5 +35,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (i >= params.T * D) { return; }
   let t = i / D;
   let d = i % D;
-  x[i] = wte[ids[t] * D + d] + wpe[t * D + d];
+  let e = wte[ids[t] * D + d];
+  let p = wpe[t * D + d];
+  x[i] = e + p;
+#if PARTS
+  tok[i] = e;
+  pos[i] = p;
+#endif
 }

@@ -5,6 +5,8 @@
 // Variants (wgsl-preprocessor conditionals, chosen on the host):
 //   BIAS         add b[n]
 //   GELU         Y = gelu_new(X·W + b)                               (mlp.c_fc)
+//   PRE          with GELU: also write pre[m, n] = X·W + b, the value before the GELU
+//                (the module mlp.c_fc's own output; only when that tap is asked for)
 //   RESIDUAL     Y = X·W + b, and also r[m, n] += Y[m, n]            (attn.c_proj, mlp.c_proj:
 //                Y is the sublayer's delta, r the residual stream, updated in place)
 //   TRANSPOSE_B  W is [N, K]
@@ -19,8 +21,9 @@
 //             partial sums to y[z, M, N] (size KS·M·N) with no epilogue; splitk_reduce
 //             adds them up and applies the epilogue. KS divides K/4. KS = 1: the usual Y.
 //   5 r       storage read_write  array<f32>        [M, N]     (RESIDUAL only)
+//   6 pre     storage read_write  array<f32>        [M, N]     (PRE only)
 // Overrides: K, N.
-// Invariants: K % 4 == 0; N % 4 == 0 unless TRANSPOSE_B; y, r, x do not alias.
+// Invariants: K % 4 == 0; N % 4 == 0 unless TRANSPOSE_B; y, r, pre, x do not alias.
 // Dispatch: (ceil(N / 128), ceil(M / 16), KS) workgroups of 16×4 threads. Each thread
 // holds a 4-row × 8-column block of Y in eight vec4 registers and streams X and W from
 // memory (vec4 loads; neighbouring threads read neighbouring columns of W, and share
@@ -43,6 +46,9 @@ struct Params { M: u32, KS: u32 }
 @group(0) @binding(4) var<uniform> params: Params;
 #if RESIDUAL
 @group(0) @binding(5) var<storage, read_write> r: array<f32>;
+#endif
+#if PRE
+@group(0) @binding(6) var<storage, read_write> pre: array<f32>;
 #endif
 
 const TM: u32 = 4u;  // rows per thread
@@ -128,6 +134,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
 #if BIAS
       v += b[n];
+#endif
+#if PRE
+      pre[m * N + n] = v;
 #endif
 #if GELU
       v = gelu_new(v);

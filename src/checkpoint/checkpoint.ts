@@ -90,7 +90,8 @@ function listSome(names: string[], n = 5): string {
 /**
  * Opens a GPT-2 checkpoint: validates the safetensors header, maps Hugging Face names to
  * canonical ones (a leading `transformer.` is stripped; the mask buffers `h.{l}.attn.bias` and
- * `h.{l}.attn.masked_bias` are skipped; `lm_head.weight` is accepted and ignored), takes the
+ * `h.{l}.attn.masked_bias` are skipped; `lm_head.weight` is used when config.json says
+ * tie_word_embeddings: false, and otherwise accepted and ignored), takes the
  * config from `configJson` when given (else infers it from the shapes), and checks that every
  * parameter is present with exactly the expected shape and a float dtype.
  */
@@ -133,6 +134,18 @@ export async function openCheckpoint(
     if (inferred.note) notes.push(inferred.note);
     else notes.push(`config.json not given: inferred n_layer ${config.n_layer}, n_head ${config.n_head}, n_embd ${config.n_embd} from the tensor shapes`);
   }
+  // The LM head: the file's own lm_head.weight only when config.json unties it, as Hugging Face does.
+  if (config.tie_word_embeddings === false) {
+    if (lmHead) {
+      byName.set('lm_head.weight', lmHead);
+      original.set('lm_head.weight', lmHead.name);
+      lmHead = undefined;
+    } else {
+      const { tie_word_embeddings: _, ...tied } = config;
+      config = tied;
+      notes.push('config.json says tie_word_embeddings: false, but the checkpoint has no lm_head.weight: the logits use wte.weight');
+    }
+  }
   const cfgText = `n_layer ${config.n_layer}, n_head ${config.n_head}, n_embd ${config.n_embd}, n_positions ${config.n_positions}, vocab_size ${config.vocab_size}`;
   // With a config.json, name the fields that the tensor shapes contradict, e.g. "n_embd 64 vs 128 in the tensors".
   const disagree = configJson ? 'config.json disagrees with the checkpoint: ' : '';
@@ -170,7 +183,7 @@ export async function openCheckpoint(
     if (lmHead.shape.length !== 2 || lmHead.shape[0] !== want[0] || lmHead.shape[1] !== want[1]) {
       throw new GPT2TapsError(`${label}: ${lmHead.name} has shape ${fmtShape(lmHead.shape)}, expected ${fmtShape(want)}`);
     }
-    notes.push(`${lmHead.name} is present but not used: GPT-2 ties the LM head to wte.weight`);
+    notes.push(`${lmHead.name} is present but not used: the LM head is tied to wte.weight (config.json does not say tie_word_embeddings: false)`);
   }
   const dtypes = new Set([...expected.keys()].map((k) => byName.get(k)!.dtype));
   const nonF32 = [...dtypes].filter((d) => d !== 'F32');

@@ -1,5 +1,5 @@
-// GPT2Config and every shape derived from it, in one place: parameter shapes (the
-// Hugging Face checkpoint layout), and the names and shapes of every tap.
+// GPT2Config and the parameter shapes derived from it (the Hugging Face checkpoint
+// layout). The activation and tap shapes derive from it in src/engine/forward.ts.
 // Math names used throughout, in TypeScript and WGSL alike:
 //   T tokens, D n_embd, H n_head, HD head dim (D/H), L n_layer, V vocab, N n_positions.
 import { GPT2TapsError } from '../errors.js';
@@ -11,6 +11,8 @@ export interface GPT2Config {
   n_positions: number;
   vocab_size: number;
   layer_norm_epsilon: number;
+  /** false: the logits use the checkpoint's own lm_head.weight [V, D]; otherwise wte.weight (GPT-2's tied head). */
+  tie_word_embeddings?: boolean;
 }
 
 /** The released GPT-2 family, as in nanoGPT's table. Keyed by name used by `gpt2-taps download`. */
@@ -46,6 +48,7 @@ export function paramShapes(c: GPT2Config): Map<string, number[]> {
   }
   m.set('ln_f.weight', [c.n_embd]);
   m.set('ln_f.bias', [c.n_embd]);
+  if (c.tie_word_embeddings === false) m.set('lm_head.weight', [c.vocab_size, c.n_embd]);
   return m;
 }
 
@@ -70,6 +73,7 @@ export function configFromJSON(j: Record<string, unknown>): GPT2Config {
     n_positions: num('n_positions') ?? num('n_ctx') ?? NaN,
     vocab_size: num('vocab_size') ?? NaN,
     layer_norm_epsilon: num('layer_norm_epsilon') ?? 1e-5,
+    ...(j['tie_word_embeddings'] === false ? { tie_word_embeddings: false } : {}),
   };
   const act = j['activation_function'];
   if (act !== undefined && act !== 'gelu_new') {
@@ -105,74 +109,4 @@ export function inferConfig(shapes: Map<string, number[]>): { config: GPT2Config
   const config = { n_layer, n_head, n_embd, n_positions: wpe[0], vocab_size: wte[0], layer_norm_epsilon: 1e-5 };
   validateConfig(config);
   return { config, note };
-}
-
-// ---------------------------------------------------------------------------------
-// Taps: the names (Hugging Face output fields and module paths) and their shapes.
-
-/** Every tap name of a model, in forward order. */
-export function allTapNames(c: GPT2Config): string[] {
-  const names = ['hidden_states.0'];
-  for (let l = 0; l < c.n_layer; l++) {
-    names.push(`attentions.${l}`, `h.${l}.attn.c_proj`, `h.${l}.mlp.c_proj`, `h.${l}`, `hidden_states.${l + 1}`);
-  }
-  names.push('logits');
-  return names;
-}
-
-export function tapShape(c: GPT2Config, name: string, T: number): number[] {
-  if (name === 'logits') return [T, c.vocab_size];
-  if (name.startsWith('attentions.')) return [c.n_head, T, T];
-  return [T, c.n_embd];
-}
-
-/** TransformerLens hook names → our names. */
-function fromTransformerLens(name: string, c: GPT2Config): string | undefined {
-  const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_attn_out|hook_mlp_out|hook_resid_post|attn\.hook_pattern)$/.exec(name);
-  if (!m) return undefined;
-  const l = Number(m[1]);
-  if (l >= c.n_layer) return undefined;
-  switch (m[2]) {
-    case 'hook_resid_pre': return `hidden_states.${l}`;
-    case 'hook_attn_out': return `h.${l}.attn.c_proj`;
-    case 'hook_mlp_out': return `h.${l}.mlp.c_proj`;
-    case 'hook_resid_post': return `h.${l}`;
-    default: return `attentions.${l}`;
-  }
-}
-
-/**
- * Expands a tap request ('all', names, TransformerLens aliases, `*` globs such as
- * 'hidden_states.*') into canonical names, in forward order, without duplicates.
- */
-export function resolveTaps(c: GPT2Config, requested: readonly string[] | 'all'): string[] {
-  const all = allTapNames(c);
-  if (requested === 'all') return all;
-  const wanted = new Set<string>();
-  for (const raw of requested) {
-    const name = raw.trim();
-    if (name === '') continue;
-    if (name === 'all') { all.forEach((n) => wanted.add(n)); continue; }
-    if (name.includes('*')) {
-      const re = new RegExp('^' + name.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^]*') + '$');
-      const hits = all.filter((n) => re.test(n));
-      if (hits.length === 0) throw unknownTap(c, name);
-      hits.forEach((n) => wanted.add(n));
-      continue;
-    }
-    const canonical = all.includes(name) ? name : fromTransformerLens(name, c);
-    if (!canonical) throw unknownTap(c, name);
-    wanted.add(canonical);
-  }
-  return all.filter((n) => wanted.has(n));
-}
-
-function unknownTap(c: GPT2Config, name: string): GPT2TapsError {
-  const L = c.n_layer - 1;
-  return new GPT2TapsError(
-    `unknown tap "${name}"`,
-    `valid taps: hidden_states.{0..${c.n_layer}}, attentions.{0..${L}}, h.{0..${L}}, h.{0..${L}}.attn.c_proj, ` +
-      `h.{0..${L}}.mlp.c_proj, logits, 'all', globs like 'hidden_states.*', and TransformerLens aliases ` +
-      `blocks.{l}.hook_resid_pre|hook_attn_out|hook_mlp_out|hook_resid_post|attn.hook_pattern`,
-  );
 }

@@ -1,6 +1,8 @@
-// The kernels: WGSL source, binding table (the one source of truth for bind group
-// layouts; a unit test checks it against each file's @binding lines), override
-// constants and dispatch grid. The WGSL contract of each lives in its header comment.
+// The kernel catalogue: every kernel variant the forward pass can dispatch, each declared
+// once with its WGSL file and preprocessor switches, its binding table (the one source of
+// truth for bind group layouts; a unit test checks it against the file's @binding lines),
+// its override constants, its dispatch grid and its cost. The WGSL contract of each lives
+// in its file's header comment. src/engine/forward.ts names these entries op by op.
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import embeddingWGSL from '../../shaders/embedding.wgsl';
 import layernormWGSL from '../../shaders/layernorm.wgsl';
@@ -8,6 +10,7 @@ import matmulWGSL from '../../shaders/matmul.wgsl';
 import attentionWGSL from '../../shaders/attention.wgsl';
 import splitkReduceWGSL from '../../shaders/splitk_reduce.wgsl';
 import { createKernel, type BindingDecl, type Kernel } from './gpu.js';
+import type { Symbols } from './formula.js';
 
 export const SOURCES = {
   embedding: embeddingWGSL,
@@ -16,6 +19,7 @@ export const SOURCES = {
   attention: attentionWGSL,
   splitk_reduce: splitkReduceWGSL,
 } as const;
+export type ShaderName = keyof typeof SOURCES;
 
 /**
  * Runs wgsl-preprocessor on a .wgsl file. Its `wgsl` template tag expects each `#if` to be
@@ -38,38 +42,54 @@ export function preprocess(source: string, defines: Record<string, boolean>): st
   return wgsl(strings, ...values);
 }
 
-export const EMBEDDING_BINDINGS: BindingDecl[] = [
-  { binding: 0, name: 'ids', access: 'read' },
-  { binding: 1, name: 'wte', access: 'read' },
-  { binding: 2, name: 'wpe', access: 'read' },
-  { binding: 3, name: 'x', access: 'read_write' },
-  { binding: 4, name: 'params', access: 'uniform' },
-];
+type Grid = [number, number, number];
+const ceil = (a: number, b: number) => Math.ceil(a / b);
 
-export const LAYERNORM_BINDINGS: BindingDecl[] = [
-  { binding: 0, name: 'x', access: 'read' },
-  { binding: 1, name: 'gamma', access: 'read' },
-  { binding: 2, name: 'beta', access: 'read' },
-  { binding: 3, name: 'y', access: 'read_write' },
-  { binding: 4, name: 'params', access: 'uniform' },
-];
+/** Dispatch grids; each matches the "Dispatch:" line of its kernel's header. */
+export const GRID = {
+  embedding: (T: number, D: number): Grid => [ceil(T * D, 256), 1, 1],
+  layernorm: (T: number): Grid => [T, 1, 1],
+  matmul: (M: number, N: number, KS = 1): Grid => [ceil(N, 128), ceil(M, 16), KS],
+  splitkReduce: (M: number, N: number): Grid => [ceil(M * N, 256), 1, 1],
+  attention: (T: number, H: number): Grid => [T, H, 1],
+};
 
-export const ATTENTION_BINDINGS: BindingDecl[] = [
-  { binding: 0, name: 'qkv', access: 'read' },
-  { binding: 1, name: 'probs', access: 'read_write' },
-  { binding: 2, name: 'out', access: 'read_write' },
-  { binding: 3, name: 'params', access: 'uniform' },
-];
+/** The most slices a split-K matmul cuts K into; the partial-sum buffer holds this many. */
+export const SPLIT_K_MAX = 8;
 
-export const SPLITK_REDUCE_BINDINGS: BindingDecl[] = [
-  { binding: 0, name: 'p', access: 'read' },
-  { binding: 1, name: 'b', access: 'read' },
-  { binding: 2, name: 'y', access: 'read_write' },
-  { binding: 3, name: 'r', access: 'read_write' },
-  { binding: 4, name: 'params', access: 'uniform' },
-];
+/**
+ * How many slices to split K into for a matmul of M×K·K×N: enough that the grid holds
+ * about 32k threads (a GPU idles on the c_proj layers' N = D columns at small T), at most
+ * SPLIT_K_MAX, and dividing K/4. 1 (no split) when the grid is already large.
+ */
+export function splitK(M: number, K: number, N: number): number {
+  const threads = ceil(N, 8) * ceil(M, 4);
+  let ks = 1;
+  while (ks < SPLIT_K_MAX && threads * ks < 32768 && (K / 4) % (ks * 2) === 0) ks *= 2;
+  return ks;
+}
 
-export interface MatmulVariant { bias: boolean; gelu: boolean; residual: boolean; transposeB: boolean }
+/**
+ * One kernel variant. Its functions and formulas read the op's dims (src/engine/forward.ts):
+ * embedding {T, D}; layernorm {T, D, EPS}; attention {T, H, HD, D, NP}; matmul {M, K, N, KS};
+ * splitk_reduce {M, N, KS}.
+ */
+export interface KernelDecl {
+  shader: ShaderName;
+  /** A value for every `#if` of the file. */
+  defines: Record<string, boolean>;
+  bindings: BindingDecl[];
+  constants: (d: Symbols) => Record<string, number>;
+  grid: (d: Symbols) => Grid;
+  /** Arithmetic and the bytes it must move at least once, per dispatch (src/engine/formula.ts). */
+  cost: { flops: string; bytes: string };
+  /** Workgroup memory one workgroup holds, in bytes (checked against the device at load). */
+  workgroupBytes?: (d: Symbols) => number;
+  /** Why these dims cannot run, if they cannot (checked at load). */
+  unsupported?: (d: Symbols) => string | undefined;
+}
+
+export interface MatmulVariant { bias: boolean; gelu: boolean; residual: boolean; transposeB: boolean; pre?: boolean }
 
 export function matmulBindings(v: MatmulVariant): BindingDecl[] {
   return [
@@ -79,54 +99,116 @@ export function matmulBindings(v: MatmulVariant): BindingDecl[] {
     { binding: 3, name: 'y', access: 'read_write' },
     { binding: 4, name: 'params', access: 'uniform' },
     ...(v.residual ? [{ binding: 5, name: 'r', access: 'read_write' } as const] : []),
+    ...(v.pre ? [{ binding: 6, name: 'pre', access: 'read_write' } as const] : []),
   ];
 }
 
-const ceil = (a: number, b: number) => Math.ceil(a / b);
-
-/** Dispatch grids; each matches the "Dispatch:" line of its kernel's header. */
-export const GRID = {
-  embedding: (T: number, D: number): [number, number, number] => [ceil(T * D, 256), 1, 1],
-  layernorm: (T: number): [number, number, number] => [T, 1, 1],
-  matmul: (M: number, N: number, KS = 1): [number, number, number] => [ceil(N, 128), ceil(M, 16), KS],
-  splitkReduce: (M: number, N: number): [number, number, number] => [ceil(M * N, 256), 1, 1],
-  attention: (T: number, H: number): [number, number, number] => [T, H, 1],
-};
-
-/**
- * How many slices to split K into for a matmul of M×K·K×N: enough that the grid holds
- * about 32k threads (a GPU idles on the c_proj layers' N = D columns at small T), at most
- * 8, and dividing K/4. 1 (no split) when the grid is already large.
- */
-export function splitK(M: number, K: number, N: number): number {
-  const threads = ceil(N, 8) * ceil(M, 4);
-  let ks = 1;
-  while (ks < 8 && threads * ks < 32768 && (K / 4) % (ks * 2) === 0) ks *= 2;
-  return ks;
+function matmul(v: MatmulVariant, bytes: string): KernelDecl {
+  return {
+    shader: 'matmul',
+    defines: { BIAS: v.bias, GELU: v.gelu, RESIDUAL: v.residual, TRANSPOSE_B: v.transposeB, PRE: v.pre ?? false },
+    bindings: matmulBindings(v),
+    constants: (d) => ({ K: d.K, N: d.N }),
+    grid: (d) => GRID.matmul(d.M, d.N, d.KS),
+    cost: { flops: '2·M·K·N', bytes },
+  };
 }
 
-/** Largest n_positions the attention kernel holds in workgroup memory (4 bytes per score). */
-export const ATTENTION_MAX_POSITIONS = 4096;
-
-export function embeddingKernel(device: GPUDevice, D: number): Promise<Kernel> {
-  return createKernel(device, 'embedding', SOURCES.embedding, EMBEDDING_BINDINGS, { D });
+function embedding(parts: boolean): KernelDecl {
+  return {
+    shader: 'embedding',
+    defines: { PARTS: parts },
+    bindings: [
+      { binding: 0, name: 'ids', access: 'read' },
+      { binding: 1, name: 'wte', access: 'read' },
+      { binding: 2, name: 'wpe', access: 'read' },
+      { binding: 3, name: 'x', access: 'read_write' },
+      { binding: 4, name: 'params', access: 'uniform' },
+      ...(parts ? [{ binding: 5, name: 'tok', access: 'read_write' } as const, { binding: 6, name: 'pos', access: 'read_write' } as const] : []),
+    ],
+    constants: (d) => ({ D: d.D }),
+    grid: (d) => GRID.embedding(d.T, d.D),
+    cost: { flops: 'T·D', bytes: parts ? '4·(5·T·D + T)' : '4·(3·T·D + T)' },
+  };
 }
 
-export function layernormKernel(device: GPUDevice, D: number, eps: number): Promise<Kernel> {
-  return createKernel(device, 'layernorm', SOURCES.layernorm, LAYERNORM_BINDINGS, { D, EPS: eps });
+const plain = { bias: true, gelu: false, residual: false, transposeB: false };
+
+/** Every kernel variant the forward pass uses, by the name ops refer to it with. */
+export const KERNELS = {
+  embedding: embedding(false),
+  /** also writes the summands wte[ids] and wpe[0..T) (the taps wte, wpe) */
+  embedding_parts: embedding(true),
+  layernorm: {
+    shader: 'layernorm',
+    defines: {},
+    bindings: [
+      { binding: 0, name: 'x', access: 'read' },
+      { binding: 1, name: 'gamma', access: 'read' },
+      { binding: 2, name: 'beta', access: 'read' },
+      { binding: 3, name: 'y', access: 'read_write' },
+      { binding: 4, name: 'params', access: 'uniform' },
+    ],
+    constants: (d) => ({ D: d.D, EPS: d.EPS }),
+    grid: (d) => GRID.layernorm(d.T),
+    cost: { flops: '8·T·D', bytes: '4·(2·T·D + 2·D)' },
+  },
+  attention: {
+    shader: 'attention',
+    defines: {},
+    bindings: [
+      { binding: 0, name: 'qkv', access: 'read' },
+      { binding: 1, name: 'probs', access: 'read_write' },
+      { binding: 2, name: 'out', access: 'read_write' },
+      { binding: 3, name: 'params', access: 'uniform' },
+    ],
+    constants: (d) => ({ H: d.H, HD: d.HD, N: d.NP }),
+    grid: (d) => GRID.attention(d.T, d.H),
+    cost: { flops: 'H·T²·(4·HD + 4)', bytes: '4·(3·T·D + H·T² + T·D)' },
+    // scores: array<f32, N> for a whole row, and red: array<f32, 64> (see attention.wgsl)
+    workgroupBytes: (d) => 4 * d.NP + 4 * 64,
+    unsupported: (d) => (d.HD % 4 === 0 ? undefined : `head dim ${d.HD} is not a multiple of 4, which the attention kernel needs`),
+  },
+  /** y = x·W + b (attn.c_attn) */
+  linear: matmul(plain, '4·(M·K + K·N + M·N + N)'),
+  /** y = gelu_new(x·W + b) (mlp.c_fc, the pre-activation fused away) */
+  linear_gelu: matmul({ ...plain, gelu: true }, '4·(M·K + K·N + M·N + N)'),
+  /** the same, also writing the pre-activation (the tap mlp.c_fc) */
+  linear_gelu_pre: matmul({ ...plain, gelu: true, pre: true }, '4·(M·K + K·N + 2·M·N + N)'),
+  /** y = x·W + b and r += y (a c_proj: y the sublayer's delta, r the residual stream) */
+  linear_residual: matmul({ ...plain, residual: true }, '4·(M·K + K·N + 3·M·N + N)'),
+  /** the same kernel with K in KS slices: raw partial sums into y[KS, M, N]; splitk_reduce finishes */
+  linear_residual_split: matmul({ ...plain, residual: true }, '4·(M·K + K·N + KS·M·N)'),
+  splitk_reduce: {
+    shader: 'splitk_reduce',
+    defines: {},
+    bindings: [
+      { binding: 0, name: 'p', access: 'read' },
+      { binding: 1, name: 'b', access: 'read' },
+      { binding: 2, name: 'y', access: 'read_write' },
+      { binding: 3, name: 'r', access: 'read_write' },
+      { binding: 4, name: 'params', access: 'uniform' },
+    ],
+    constants: (d) => ({ N: d.N }),
+    grid: (d) => GRID.splitkReduce(d.M, d.N),
+    cost: { flops: 'KS·M·N', bytes: '4·(KS·M·N + N + 3·M·N)' },
+  },
+  /** logits = x · Wᵀ, W [V, D] (wte, or an untied lm_head.weight: both are [V, D]) */
+  lm_head: matmul({ bias: false, gelu: false, residual: false, transposeB: true }, '4·(M·K + K·N + M·N)'),
+} satisfies Record<string, KernelDecl>;
+export type KernelName = keyof typeof KERNELS;
+
+/** What makes two compiled kernels the same: file, switches and override constants. */
+export function kernelKey(decl: KernelDecl, dims: Symbols): string {
+  return JSON.stringify([decl.shader, decl.defines, decl.constants(dims)]);
 }
 
-export function attentionKernel(device: GPUDevice, H: number, HD: number, N: number): Promise<Kernel> {
-  return createKernel(device, 'attention', SOURCES.attention, ATTENTION_BINDINGS, { H, HD, N });
+/** Compiles a kernel variant for the given dims (errors name the file and line; see createKernel). */
+export function compileKernel(device: GPUDevice, decl: KernelDecl, dims: Symbols): Promise<Kernel> {
+  return createKernel(device, decl.shader, preprocess(SOURCES[decl.shader], decl.defines), decl.bindings, decl.constants(dims));
 }
 
-export function splitkReduceKernel(device: GPUDevice, N: number): Promise<Kernel> {
-  return createKernel(device, 'splitk_reduce', SOURCES.splitk_reduce, SPLITK_REDUCE_BINDINGS, { N });
-}
-
+/** A matmul of any variant, outside the forward pass (the microbenchmark, the kernel tests). */
 export function matmulKernel(device: GPUDevice, K: number, N: number, v: MatmulVariant): Promise<Kernel> {
-  const code = preprocess(SOURCES.matmul, {
-    BIAS: v.bias, GELU: v.gelu, RESIDUAL: v.residual, TRANSPOSE_B: v.transposeB,
-  });
-  return createKernel(device, 'matmul', code, matmulBindings(v), { K, N });
+  return compileKernel(device, matmul(v, ''), { K, N });
 }

@@ -28,6 +28,39 @@ export function chromiumPath(): string {
   return found;
 }
 
+type PlaywrightCore = typeof import('playwright-core');
+
+/**
+ * True for the error Node gives when the package `name` itself cannot be resolved
+ * ("Cannot find package 'name' imported from …"), not for a file missing inside it.
+ */
+function isModuleNotFound(e: unknown, name: string): boolean {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  if (!err || typeof err !== 'object') return false;
+  const message = typeof err.message === 'string' ? err.message : '';
+  if (!message.includes(`'${name}'`)) return false;
+  return err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND'
+    || message.includes('Cannot find package') || message.includes('Cannot find module');
+}
+
+/**
+ * Loads playwright-core, an optional dependency needed only by `--backend browser`
+ * (run and profile). If it is not installed, throws a GPT2TapsError that says how to
+ * install it; any other error from the import is rethrown as it is.
+ * `importer` is there for the tests.
+ */
+export async function loadPlaywright(importer: () => Promise<PlaywrightCore> = () => import('playwright-core')): Promise<PlaywrightCore> {
+  try {
+    return await importer();
+  } catch (e) {
+    if (!isModuleNotFound(e, 'playwright-core')) throw e;
+    throw new GPT2TapsError(
+      '--backend browser needs the optional package playwright-core, which is not installed',
+      'npm install playwright-core (in the folder where gpt2-taps is installed); it also needs Chromium: /usr/bin/chromium, or set CHROMIUM_PATH',
+    );
+  }
+}
+
 /** The package's dist/ folder (runner page and library bundle). */
 export function distDir(): string {
   return dirname(fileURLToPath(import.meta.url));
@@ -63,9 +96,9 @@ export async function withRunnerPage<T>(model: string, log: (line: string) => vo
   fn: (page: Page, ctx: { modelUrl: string; version: string }) => Promise<T>,
   onPost?: (path: string, body: Buffer) => void): Promise<T> {
   const isUrl = /^https?:\/\//.test(model);
+  const { chromium } = await loadPlaywright();
   const server = await serve({ mounts: { '/': runnerDir(), ...(isUrl ? {} : modelMounts(model)) }, onPost });
   try {
-    const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
     try {
       const page = await browser.newPage();

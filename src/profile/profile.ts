@@ -1,12 +1,14 @@
-// Per-kernel GPU profiling of the forward pass. Every dispatch of model.plan() runs in
-// its own compute pass with timestampWrites (query 2i at its beginning, 2i+1 at its end);
-// dispatches are grouped by label without the layer prefix ('h.3.mlp.c_fc' → 'mlp.c_fc')
-// and set against the device's measured peak (src/profile/peak.ts). Where timestamp-query is
-// missing, only the whole forward is timed, by the wall clock, and the report says so.
-// Browser-safe.
+// Per-kernel GPU profiling of the forward pass, through the model's public run(): every
+// dispatch has its own compute pass, and run({ timestampWrites }) puts query 2i at the
+// beginning of dispatch i and 2i+1 at its end. Dispatches (model.dispatches(), the declared
+// forward of src/engine/forward.ts, with each one's cost) are grouped by label without the
+// layer prefix ('h.3.mlp.c_fc' → 'mlp.c_fc') and set against the device's measured peak
+// (src/profile/peak.ts). Where timestamp-query is missing, only the whole forward is timed,
+// by the wall clock, and the report says so. Browser-safe.
 import { GPT2TapsError } from '../errors.js';
-import { resolveTaps, tapShape } from '../engine/config.js';
-import type { GPT2, Step } from '../engine/model.js';
+import { KERNELS, type KernelName } from '../engine/kernels.js';
+import type { Dispatch } from '../engine/forward.js';
+import type { GPT2 } from '../engine/model.js';
 import {
   PassTimer, RoundingDetector, describeDevice, hasTimestamps, measurePeak, median, passMs,
   type PeakResult, type TimestampSource,
@@ -17,7 +19,7 @@ export interface ProfileOptions {
   runs?: number;
   /** Untimed forward passes first. Default 3. */
   warmup?: number;
-  /** Taps copied during the per-kernel runs (the copies sit between passes, untimed). Default none. */
+  /** Taps copied during the per-kernel runs (the copies sit between passes, untimed; the pass still runs whole). Default none. */
   taps?: readonly string[] | 'all';
   /** The device peak to compare against; measured (measurePeak) when not given; false: none. */
   peak?: PeakResult | false;
@@ -30,24 +32,25 @@ export interface ProfileOptions {
 /** One kernel (all dispatches with the same label once the layer prefix is stripped). */
 export interface KernelRow {
   kernel: string;          // e.g. 'mlp.c_fc'
-  shader: string;          // the WGSL kernel: matmul, attention, layernorm, embedding
+  shader: string;          // the WGSL file: matmul, attention, layernorm, embedding, splitk_reduce
+  variant: KernelName;     // the kernel variant of the catalogue (src/engine/kernels.ts), e.g. linear_gelu
   calls: number;           // dispatches per forward pass
   totalMs: number | null;  // GPU time per forward pass (mean over runs); null without timestamps
   meanUs: number | null;   // per call
   share: number | null;    // of the sum over all kernels
-  flops: number;           // per forward pass (from Step.flops)
-  bytes: number;           // per forward pass (from Step.bytes)
+  flops: number;           // per forward pass (the variant's cost formulas)
+  bytes: number;           // per forward pass
   gflops: number | null;   // achieved: flops / time
   gbps: number | null;     // achieved: bytes / time
   fmaFraction: number | null;        // gflops / measured FMA peak
   bandwidthFraction: number | null;  // gbps / measured copy bandwidth
   bound: 'compute' | 'memory';       // which roofline limit its arithmetic intensity meets (or flop/byte > 1 without a peak)
-  formula: string;         // how flops and bytes are counted
+  formula: string;         // how flops and bytes are counted: the variant's cost formulas, as evaluated
 }
 
 export interface ForwardTiming {
-  taps: number;            // tap buffers filled
-  wallMs: number;          // median: encode + submit + onSubmittedWorkDone
+  taps: number;            // taps read back
+  wallMs: number;          // median: model.run() until its taps are read back (no taps: and onSubmittedWorkDone)
   gpuMs: number | null;    // median: first pass's beginning to last pass's end (tap copies included)
 }
 
@@ -70,10 +73,8 @@ export interface ProfileReport {
   forward: {
     noTaps: ForwardTiming;
     allTaps: ForwardTiming;
-    /** allTaps over noTaps − 1 (GPU span where there are timestamps, else wall clock). */
+    /** allTaps over noTaps − 1 (GPU span where there are timestamps, else wall clock, read-back included). */
     tapsOverhead: number;
-    /** All taps and reading them back (mapAsync of every tap buffer), wall clock, median. */
-    allTapsReadbackMs: number;
   } | null;
   peak: PeakResult | null;
   notes: string[];
@@ -84,17 +85,14 @@ export function kernelGroup(label: string): string {
   return label.replace(/^h\.\d+\./, '');
 }
 
-/** How model.plan() counts flops and bytes for each WGSL kernel (f = 4 bytes per float). */
-export const FORMULAS: Record<string, string> = {
-  matmul: 'flops 2·M·K·N; bytes 4·(M·K + K·N + M·N + N)',
-  attention: 'flops H·T²·(4·HD + 4); bytes 4·(3·T·D + H·T² + T·D)',
-  layernorm: 'flops 8·T·D; bytes 4·(2·T·D + 2·D)',
-  embedding: 'flops T·D; bytes 4·3·T·D + 4·T',
-  splitk_reduce: 'flops KS·T·D; bytes 4·(KS·T·D + D + 3·T·D)',
-};
+/** The cost formulas of a kernel variant, as the profile shows them. */
+export function formula(kernel: KernelName): string {
+  const { flops, bytes } = KERNELS[kernel].cost;
+  return `flops ${flops}; bytes ${bytes}`;
+}
 
 /** Groups the dispatches of a plan by kernelGroup(label), in order of first appearance. */
-export function groupSteps(steps: readonly Pick<Step, 'label' | 'kernel' | 'flops' | 'bytes'>[]): Map<string, number[]> {
+export function groupSteps(steps: readonly Pick<Dispatch, 'label'>[]): Map<string, number[]> {
   const groups = new Map<string, number[]>();
   steps.forEach((s, i) => {
     const g = kernelGroup(s.label);
@@ -102,15 +100,6 @@ export function groupSteps(steps: readonly Pick<Step, 'label' | 'kernel' | 'flop
     groups.get(g)!.push(i);
   });
   return groups;
-}
-
-function tapBuffers(model: GPT2, names: readonly string[], T: number): Map<string, GPUBuffer> {
-  const m = new Map<string, GPUBuffer>();
-  for (const n of names) {
-    const bytes = 4 * tapShape(model.config, n, T).reduce((a, b) => a * b, 1);
-    m.set(n, model.device.createBuffer({ label: `profile tap ${n}`, size: Math.ceil(bytes / 16) * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
-  }
-  return m;
 }
 
 /**
@@ -128,17 +117,13 @@ export async function profileForward(model: GPT2, ids: ArrayLike<number>, opts: 
   const notes: string[] = [];
   const peak = opts.peak === false ? null : opts.peak ?? await measurePeak(device);
   const rounding = new RoundingDetector();
-  const owned: GPUBuffer[] = [];
 
   device.pushErrorScope('validation');
   let failure: unknown;
   try {
-    // 1. Per-kernel: every pass timed.
-    const tapNames = resolveTaps(model.config, opts.taps ?? []);
-    const steps = model.plan(T);
-    const taps = tapBuffers(model, tapNames, T);
-    owned.push(...taps.values());
-    model.writeInputs(input);
+    // 1. Per-kernel: every pass timed, the pass run whole (with the taps asked for, if any).
+    const taps = opts.taps ?? [];
+    const steps = model.dispatches(T, { taps, whole: true });
     const n = steps.length;
     const sums = new Float64Array(n);
     const counts = new Uint32Array(n);
@@ -148,7 +133,8 @@ export async function profileForward(model: GPT2, ids: ArrayLike<number>, opts: 
       const timer = new PassTimer(device, n);
       try {
         for (let r = 0; r < warmup + runs; r++) {
-          device.queue.submit([model.encode(steps, T, taps, (i) => timer.writes(i)), timer.resolve()]);
+          await model.run(input, { taps, whole: true, timestampWrites: (i) => timer.writes(i) });
+          device.queue.submit([timer.resolve()]);
           const t = await timer.read();
           if (r < warmup) continue;
           rounding.add(t);
@@ -170,7 +156,7 @@ export async function profileForward(model: GPT2, ids: ArrayLike<number>, opts: 
 
     const rows: KernelRow[] = [];
     for (const [kernel, idx] of groupSteps(steps)) {
-      const shader = steps[idx[0]].kernel.name;
+      const variant = steps[idx[0]].kernel;
       const flops = idx.reduce((a, i) => a + steps[i].flops, 0);
       const bytes = idx.reduce((a, i) => a + steps[i].bytes, 0);
       let totalMs: number | null = null;
@@ -182,70 +168,63 @@ export async function profileForward(model: GPT2, ids: ArrayLike<number>, opts: 
       const gbps = totalMs ? bytes / (totalMs * 1e6) : null;
       const intensity = flops / bytes;
       rows.push({
-        kernel, shader, calls: idx.length, totalMs,
+        kernel, shader: KERNELS[variant].shader, variant, calls: idx.length, totalMs,
         meanUs: totalMs === null ? null : (totalMs * 1000) / idx.length,
         share: null, flops, bytes, gflops, gbps,
         fmaFraction: peak && gflops !== null ? gflops / peak.fmaGflops : null,
         bandwidthFraction: peak && gbps !== null ? gbps / peak.bandwidthGBps : null,
         bound: intensity > (peak ? peak.fmaGflops / peak.bandwidthGBps : 1) ? 'compute' : 'memory',
-        formula: FORMULAS[shader] ?? 'see model.plan()',
+        formula: formula(variant),
       });
     }
     const kernelSumMs = gpu ? rows.reduce((a, r) => a + (r.totalMs ?? 0), 0) : null;
     for (const r of rows) r.share = kernelSumMs && r.totalMs !== null ? r.totalMs / kernelSumMs : null;
     const gpuSpanMs = spans.length > 0 ? spans.reduce((a, b) => a + b, 0) / spans.length : null;
 
-    // 2. The whole forward, no taps and all taps: wall clock, and the GPU span (first and last pass).
-    const allNames = resolveTaps(model.config, 'all');
-    const allTaps = opts.forward ?? true ? tapBuffers(model, allNames, T) : new Map<string, GPUBuffer>();
-    owned.push(...allTaps.values());
-    const noTaps = new Map<string, GPUBuffer>();
-    // One forward, timed: wall clock and (with timestamps) first pass begin → last pass end.
-    const s = model.plan(T);
-    const last = s.length - 1;
-    const timer = gpu && (opts.forward ?? true) ? new PassTimer(device, s.length) : undefined;
-    const once = async (bufs: Map<string, GPUBuffer>, readback: boolean): Promise<{ wall: number; gpu?: number }> => {
-      const t0 = performance.now();
-      const cb = model.encode(s, T, bufs, timer ? (i) => (i === 0 || i === last ? timer.writes(i, i === 0, i === last) : undefined) : undefined);
-      device.queue.submit(timer ? [cb, timer.resolve()] : [cb]);
-      if (readback) {
-        await Promise.all([...bufs.values()].map((b) => b.mapAsync(GPUMapMode.READ)));
-        for (const b of bufs.values()) { b.getMappedRange(); b.unmap(); }
-      } else {
-        await device.queue.onSubmittedWorkDone();
+    // 2. The whole forward, no taps and all taps: wall clock (run() until its taps are read
+    // back), and the GPU span from the first dispatch's beginning to the last one's end.
+    const once = async (kind: 'none' | 'all'): Promise<{ wall: number; gpu?: number }> => {
+      const tapsOf = kind === 'all' ? 'all' : [];
+      const last = model.dispatches(T, { taps: tapsOf }).length - 1;
+      const timer = gpu ? new PassTimer(device, last + 1) : undefined;
+      try {
+        const t0 = performance.now();
+        await model.run(input, {
+          taps: tapsOf,
+          timestampWrites: timer ? (i) => (i === 0 || i === last ? timer.writes(i, i === 0, i === last) : undefined) : undefined,
+        });
+        if (kind === 'none') await device.queue.onSubmittedWorkDone();
+        const wall = performance.now() - t0;
+        if (!timer) return { wall };
+        device.queue.submit([timer.resolve()]);
+        const t = await timer.read();
+        rounding.add([t[0], t[2 * last + 1]]);
+        const span = Number(t[2 * last + 1] - t[0]) / 1e6;
+        return { wall, gpu: span >= 0 && t[0] !== 0n ? span : undefined };
+      } finally {
+        timer?.destroy();
       }
-      const wall = performance.now() - t0;
-      if (!timer) return { wall };
-      const t = await timer.read();
-      rounding.add([t[0], t[2 * last + 1]]);
-      const span = Number(t[2 * last + 1] - t[0]) / 1e6;
-      return { wall, gpu: span >= 0 && t[0] !== 0n ? span : undefined };
     };
     let forward: ProfileReport['forward'] = null;
     if (opts.forward ?? true) {
-      // Interleaved (none, all, all + readback) so that drift in the device's speed hits all three alike.
-      const kinds = [{ bufs: noTaps, readback: false }, { bufs: allTaps, readback: false }, { bufs: allTaps, readback: true }];
-      const walls: number[][] = [[], [], []];
-      const gpus: number[][] = [[], [], []];
-      try {
-        for (let r = 0; r < warmup + runs; r++) {
-          for (const [k, { bufs, readback }] of kinds.entries()) {
-            const t = await once(bufs, readback);
-            if (r < warmup) continue;
-            walls[k].push(t.wall);
-            if (t.gpu !== undefined) gpus[k].push(t.gpu);
-          }
+      // Interleaved (none, all) so that drift in the device's speed hits both alike.
+      const kinds = ['none', 'all'] as const;
+      const walls: number[][] = [[], []];
+      const gpus: number[][] = [[], []];
+      for (let r = 0; r < warmup + runs; r++) {
+        for (const [k, kind] of kinds.entries()) {
+          const t = await once(kind);
+          if (r < warmup) continue;
+          walls[k].push(t.wall);
+          if (t.gpu !== undefined) gpus[k].push(t.gpu);
         }
-      } finally {
-        timer?.destroy();
       }
       const timing = (k: number) => ({ wallMs: median(walls[k]), gpuMs: gpus[k].length > 0 ? median(gpus[k]) : null });
       const none = timing(0), all = timing(1);
       forward = {
         noTaps: { taps: 0, ...none },
-        allTaps: { taps: allNames.length, ...all },
+        allTaps: { taps: model.dispatches(T, { taps: 'all' }).reduce((a, d) => a + d.taps.length, 0), ...all },
         tapsOverhead: none.gpuMs !== null && all.gpuMs !== null ? all.gpuMs / none.gpuMs - 1 : all.wallMs / none.wallMs - 1,
-        allTapsReadbackMs: timing(2).wallMs,
       };
     }
 
@@ -273,7 +252,6 @@ export async function profileForward(model: GPT2, ids: ArrayLike<number>, opts: 
     throw e;
   } finally {
     const err = await device.popErrorScope();
-    for (const b of owned) b.destroy();
     if (err && !failure) throw new GPT2TapsError(`GPU validation error while profiling: ${err.message}`);
   }
 }
@@ -309,9 +287,9 @@ export function formatProfile(r: ProfileReport): string {
   out.push(`T=${r.tokens} tokens, ${r.dispatches} dispatches per forward pass, mean of ${r.runs} runs after ${r.warmup} warm-up`);
   out.push('');
   out.push(table(
-    ['kernel', 'calls', 'total ms', 'mean µs', 'share', 'GFLOP/s', 'GB/s', '%FMA peak', '%BW peak', 'bound', 'flops; bytes (per call)'],
+    ['kernel', 'variant', 'calls', 'total ms', 'mean µs', 'share', 'GFLOP/s', 'GB/s', '%FMA peak', '%BW peak', 'bound', 'flops; bytes (per call)'],
     r.rows.map((k) => [
-      k.kernel, String(k.calls), fx(k.totalMs, 3), fx(k.meanUs, 1), pct(k.share), fx(k.gflops, 2), fx(k.gbps, 2),
+      k.kernel, k.variant, String(k.calls), fx(k.totalMs, 3), fx(k.meanUs, 1), pct(k.share), fx(k.gflops, 2), fx(k.gbps, 2),
       pct(k.fmaFraction), pct(k.bandwidthFraction), k.bound, k.formula,
     ]),
   ));
@@ -326,8 +304,7 @@ export function formatProfile(r: ProfileReport): string {
     out.push(`whole forward, no taps:  wall ${f.noTaps.wallMs.toFixed(3)} ms${gpuCol(f.noTaps)}`);
     out.push(`whole forward, all taps: wall ${f.allTaps.wallMs.toFixed(3)} ms${gpuCol(f.allTaps)}  ` +
       `(${sign}${(100 * f.tapsOverhead).toFixed(1)}% ${f.noTaps.gpuMs !== null ? 'GPU' : 'wall'}; ${f.allTaps.taps} taps)`);
-    out.push(`all taps and reading every one back: wall ${f.allTapsReadbackMs.toFixed(3)} ms`);
-    out.push('  (wall: encode + submit + onSubmittedWorkDone, median; GPU: first pass begin to last pass end, median)');
+    out.push('  (wall: run() until done, with all taps until every one is read back, median; GPU: first pass begin to last pass end, median)');
   }
   out.push('');
   if (r.peak) out.push(formatPeak(r.peak));

@@ -8,7 +8,7 @@ import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from 
 import { type Checkpoint, findNonFinite, firstNonFinite, openCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { openError } from './checkpoint-helpers.js';
 
-const FIXTURE_DIR = resolve(__dirname, '../fixtures/gpt2-tiny');
+const FIXTURE_DIR = resolve(__dirname, '../../weights/gpt2-tiny'); // the bundled checkpoint
 const configJson = JSON.parse(readFileSync(join(FIXTURE_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
 
 let fixtureBytes: Uint8Array;

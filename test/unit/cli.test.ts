@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { writeSafetensors, readAllTensors, bytesSource } from '../../src/checkpoint/safetensors.js';
 import { copyFileSync, mkdirSync } from 'node:fs';
 
-const FIXTURE = new URL('../fixtures/gpt2-tiny/', import.meta.url).pathname;
+const FIXTURE = new URL('../fixtures/gpt2-tiny/', import.meta.url).pathname; // prompts and references
+const MODEL = new URL('../../weights/gpt2-tiny/', import.meta.url).pathname; // the bundled checkpoint
 const BIN = new URL('../../bin/gpt2-taps.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'gpt2-taps-cli-'));
 const prompts = JSON.parse(readFileSync(join(FIXTURE, 'prompts.json'), 'utf8')) as Record<string, number[]>;
@@ -24,18 +25,22 @@ beforeAll(() => {
 });
 
 describe('gpt2-taps run + compare', () => {
+  // reference-<prompt>: the first tap set (18 tensors with input_ids); reference-modules-<prompt>:
+  // every module of the forward pass (42 with input_ids). One run with --taps all serves both.
   for (const backend of ['node', 'browser']) {
     for (const prompt of ['seed', 'tale']) {
-      it(`${backend} backend, prompt ${prompt}: every reference tensor passes`, () => {
+      it(`${backend} backend, prompt ${prompt}: every tensor of both reference files passes`, () => {
         const out = join(dir, `${prompt}-${backend}.safetensors`);
-        const run = cli('run', '--backend', backend, '--ids-file', join(dir, `${prompt}.json`), '--out', out);
+        const run = cli('run', '--backend', backend, '--ids-file', join(dir, `${prompt}.json`), '--taps', 'all', '--out', out);
         expect(run.status, run.stderr).toBe(0);
         expect(run.stderr).toMatch(/RANDOM weights/);
-        const cmp = cli('compare', out, join(FIXTURE, `reference-${prompt}.safetensors`), '--json');
-        expect(cmp.status, cmp.stdout).toBe(0);
-        const report = JSON.parse(cmp.stdout);
-        expect(report.failed).toBe(0);
-        expect(report.passed).toBe(18); // input_ids + 17 reference tensors
+        for (const [ref, count] of [[`reference-${prompt}`, 18], [`reference-modules-${prompt}`, 42]] as const) {
+          const cmp = cli('compare', out, join(FIXTURE, `${ref}.safetensors`), '--json');
+          expect(cmp.status, cmp.stdout).toBe(0);
+          const report = JSON.parse(cmp.stdout);
+          expect(report.failed, ref).toBe(0);
+          expect(report.passed, ref).toBe(count);
+        }
       });
     }
   }
@@ -102,12 +107,12 @@ describe('gpt2-taps residuals, tokenize, errors', () => {
   });
 
   it('a checkpoint holding NaN is refused, naming the tensor', async () => {
-    const { floats } = await readAllTensors(bytesSource(readFileSync(join(FIXTURE, 'model.safetensors'))));
+    const { floats } = await readAllTensors(bytesSource(readFileSync(join(MODEL, 'model.safetensors'))));
     const bad = join(dir, 'nan-model');
     mkdirSync(bad, { recursive: true });
     floats.get('h.2.mlp.c_proj.weight')!.data[77] = NaN;
     writeFileSync(join(bad, 'model.safetensors'), writeSafetensors([...floats].map(([name, t]) => ({ name, dtype: 'F32' as const, ...t }))));
-    copyFileSync(join(FIXTURE, 'config.json'), join(bad, 'config.json'));
+    copyFileSync(join(MODEL, 'config.json'), join(bad, 'config.json'));
     const r = cli('run', '--model', bad, '--ids', '1,2', '--out', join(dir, 'x.safetensors'));
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/h\.2\.mlp\.c_proj\.weight has a non-finite value: NaN at index 77/);

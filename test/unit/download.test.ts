@@ -14,7 +14,7 @@ import { downloadModel } from '../../src/node/download.js';
 import { progressBar } from '../../src/node/progress.js';
 import { GPT2TapsError } from '../../src/errors.js';
 
-const FIXTURE_DIR = 'test/fixtures/gpt2-tiny';
+const FIXTURE_DIR = 'weights/gpt2-tiny'; // the bundled checkpoint
 const FILES: Record<string, Buffer> = {
   'config.json': readFileSync(join(FIXTURE_DIR, 'config.json')),
   'model.safetensors': readFileSync(join(FIXTURE_DIR, 'model.safetensors')),

@@ -290,7 +290,7 @@ async function runCase(file: Uint8Array, violations: string[], problems: string[
 let bases: Uint8Array[];
 
 beforeAll(async () => {
-  const fixture = await readAllTensors(bytesSource(readFileSync(join(resolve(__dirname, '../fixtures/gpt2-tiny'), 'model.safetensors'))));
+  const fixture = await readAllTensors(bytesSource(readFileSync(join(resolve(__dirname, '../../weights/gpt2-tiny'), 'model.safetensors'))));
   const f = (name: string, n: number) => fixture.floats.get(name)!.data.slice(0, n);
   // Base A (writeSafetensors): F32 and I32 tensors, an empty one, a scalar, metadata.
   const a = writeSafetensors([

@@ -5,8 +5,7 @@ import { readFileSync } from 'node:fs';
 import { nodeDevice } from '../../src/node/device.js';
 import { BufferPool, bindGroup, encodeDispatch, type Kernel } from '../../src/engine/gpu.js';
 import {
-  GRID, SOURCES, EMBEDDING_BINDINGS, LAYERNORM_BINDINGS, ATTENTION_BINDINGS, SPLITK_REDUCE_BINDINGS, matmulBindings, preprocess,
-  attentionKernel, embeddingKernel, layernormKernel, matmulKernel, splitkReduceKernel, splitK, type MatmulVariant,
+  GRID, KERNELS, SOURCES, compileKernel, matmulBindings, matmulKernel, preprocess, splitK, type MatmulVariant,
 } from '../../src/engine/kernels.js';
 
 let device: GPUDevice;
@@ -76,22 +75,18 @@ async function dispatch(kernel: Kernel, inputs: Record<string, Float32Array | Ui
 const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 
 describe('binding tables match the WGSL files', () => {
-  const cases: [string, string, { binding: number; name: string; access: string }[]][] = [
-    ['embedding', SOURCES.embedding, EMBEDDING_BINDINGS],
-    ['layernorm', SOURCES.layernorm, LAYERNORM_BINDINGS],
-    ['attention', SOURCES.attention, ATTENTION_BINDINGS],
-    ['splitk_reduce', SOURCES.splitk_reduce, SPLITK_REDUCE_BINDINGS],
-    ['matmul (all variants on)', preprocess(SOURCES.matmul, { BIAS: true, GELU: true, RESIDUAL: true, TRANSPOSE_B: true }),
-      matmulBindings({ bias: true, gelu: true, residual: true, transposeB: true })],
-    ['matmul (all variants off)', preprocess(SOURCES.matmul, { BIAS: false, GELU: false, RESIDUAL: false, TRANSPOSE_B: false }),
-      matmulBindings({ bias: false, gelu: false, residual: false, transposeB: false })],
-  ];
-  for (const [name, code, table] of cases) {
-    it(name, () => {
-      const declared = [...code.matchAll(/@binding\((\d+)\)\s*var<(\w+)(?:,\s*(\w+))?>\s*(\w+)/g)].map((m) => ({
-        binding: Number(m[1]), name: m[4], access: m[2] === 'uniform' ? 'uniform' : m[3],
-      }));
-      expect(declared).toEqual(table);
+  const bindingsIn = (code: string) => [...code.matchAll(/@binding\((\d+)\)\s*var<(\w+)(?:,\s*(\w+))?>\s*(\w+)/g)].map((m) => ({
+    binding: Number(m[1]), name: m[4], access: m[2] === 'uniform' ? 'uniform' : m[3],
+  }));
+  for (const [name, decl] of Object.entries(KERNELS)) {
+    it(`catalogue entry ${name} (${decl.shader}.wgsl, ${JSON.stringify(decl.defines)})`, () => {
+      expect(bindingsIn(preprocess(SOURCES[decl.shader], decl.defines))).toEqual(decl.bindings);
+    });
+  }
+  for (const on of [true, false]) {
+    it(`matmul with every variant ${on ? 'on' : 'off'}`, () => {
+      const v = { bias: on, gelu: on, residual: on, transposeB: on, pre: on };
+      expect(bindingsIn(preprocess(SOURCES.matmul, { BIAS: on, GELU: on, RESIDUAL: on, TRANSPOSE_B: on, PRE: on }))).toEqual(matmulBindings(v));
     });
   }
 
@@ -116,16 +111,28 @@ describe('shader errors', () => {
 
 describe('embedding', () => {
   for (const [T, D] of [[1, 96], [37, 128]]) {
-    it(`T=${T} D=${D}`, async () => {
-      const V = 301, N = 64;
-      const wte = rand(V * D, 1), wpe = rand(N * D, 2);
-      const ids = Uint32Array.from({ length: T }, (_, i) => (i * 97 + 5) % V);
-      const k = await embeddingKernel(device, D);
-      const { x } = await dispatch(k, { ids, wte, wpe }, { x: T * D }, GRID.embedding(T, D), T);
-      const want = new Float64Array(T * D);
-      for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) want[t * D + d] = Math.fround(wte[ids[t] * D + d] + wpe[t * D + d]);
-      expectClose(x, want, 0, 0);
-    });
+    for (const parts of [false, true]) {
+      it(`T=${T} D=${D}${parts ? ', writing the parts wte[ids] and wpe' : ''}`, async () => {
+        const V = 301, N = 64;
+        const wte = rand(V * D, 1), wpe = rand(N * D, 2);
+        const ids = Uint32Array.from({ length: T }, (_, i) => (i * 97 + 5) % V);
+        const k = await compileKernel(device, parts ? KERNELS.embedding_parts : KERNELS.embedding, { D });
+        const out = await dispatch(k, { ids, wte, wpe }, parts ? { x: T * D, tok: T * D, pos: T * D } : { x: T * D }, GRID.embedding(T, D), T);
+        const want = new Float64Array(T * D), tok = new Float64Array(T * D), pos = new Float64Array(T * D);
+        for (let t = 0; t < T; t++) {
+          for (let d = 0; d < D; d++) {
+            tok[t * D + d] = wte[ids[t] * D + d];
+            pos[t * D + d] = wpe[t * D + d];
+            want[t * D + d] = Math.fround(tok[t * D + d] + pos[t * D + d]);
+          }
+        }
+        expectClose(out.x, want, 0, 0);
+        if (parts) {
+          expectClose(out.tok, tok, 0, 0);
+          expectClose(out.pos, pos, 0, 0);
+        }
+      });
+    }
   }
 });
 
@@ -135,7 +142,7 @@ describe('layernorm', () => {
       const x = rand(T * D, 3, 2);
       for (let i = 0; i < x.length; i++) x[i] += 300; // stresses the two-pass variance
       const gamma = rand(D, 4), beta = rand(D, 5);
-      const k = await layernormKernel(device, D, 1e-5);
+      const k = await compileKernel(device, KERNELS.layernorm, { D, EPS: 1e-5 });
       const { y } = await dispatch(k, { x, gamma, beta }, { y: T * D }, GRID.layernorm(T), T);
       const want = new Float64Array(T * D);
       for (let t = 0; t < T; t++) {
@@ -153,6 +160,7 @@ describe('matmul', () => {
   const variants: [string, MatmulVariant][] = [
     ['bias', { bias: true, gelu: false, residual: false, transposeB: false }],
     ['bias+gelu_new', { bias: true, gelu: true, residual: false, transposeB: false }],
+    ['bias+gelu_new, writing the pre-activation', { bias: true, gelu: true, residual: false, transposeB: false, pre: true }],
     ['bias+residual', { bias: true, gelu: false, residual: true, transposeB: false }],
     ['transposed B, no bias (LM head)', { bias: false, gelu: false, residual: false, transposeB: true }],
   ];
@@ -168,18 +176,21 @@ describe('matmul', () => {
         if (v.residual) inputs.r = r0;
         const outputs: Record<string, number> = { y: M * N };
         if (v.residual) outputs.r = M * N;
+        if (v.pre) outputs.pre = M * N;
         const out = await dispatch(k, inputs, outputs, GRID.matmul(M, N), M);
-        const y = new Float64Array(M * N), r = new Float64Array(M * N);
+        const y = new Float64Array(M * N), r = new Float64Array(M * N), pre = new Float64Array(M * N);
         for (let m = 0; m < M; m++) {
           for (let n = 0; n < N; n++) {
             let s = v.bias ? b[n] : 0;
             for (let kk = 0; kk < K; kk++) s += x[m * K + kk] * (v.transposeB ? w[n * K + kk] : w[kk * N + n]);
+            pre[m * N + n] = s;
             y[m * N + n] = v.gelu ? geluNew(s) : s;
             r[m * N + n] = r0[m * N + n] + y[m * N + n];
           }
         }
         expectClose(out.y, y);
         if (v.residual) expectClose(out.r, r);
+        if (v.pre) expectClose(out.pre, pre);
       });
     }
   }
@@ -190,7 +201,7 @@ describe('matmul', () => {
       const x = rand(M * K, 11, 2), w = rand(K * N, 12, 0.5), b = rand(N, 13), r0 = rand(M * N, 14);
       const mm = await matmulKernel(device, K, N, v);
       const { y: partial } = await dispatch(mm, { x, w, b, r: r0 }, { y: KS * M * N }, GRID.matmul(M, N, KS), M, KS);
-      const red = await splitkReduceKernel(device, N);
+      const red = await compileKernel(device, KERNELS.splitk_reduce, { N });
       const out = await dispatch(red, { p: partial, b, r: r0 }, { y: M * N, r: M * N }, GRID.splitkReduce(M, N), M, KS);
       const y = new Float64Array(M * N), r = new Float64Array(M * N);
       for (let m = 0; m < M; m++) {
@@ -232,7 +243,7 @@ describe('attention', () => {
     it(`T=${T} H=${H} head_dim=${HD}`, async () => {
       const D = H * HD, N = 96;
       const qkv = rand(T * 3 * D, 10, 2);
-      const k = await attentionKernel(device, H, HD, N);
+      const k = await compileKernel(device, KERNELS.attention, { H, HD, NP: N });
       const out = await dispatch(k, { qkv }, { probs: H * T * T, out: T * D }, GRID.attention(T, H), T);
       const probs = new Float64Array(H * T * T), o = new Float64Array(T * D);
       for (let h = 0; h < H; h++) {

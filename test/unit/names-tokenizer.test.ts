@@ -2,34 +2,65 @@
 // the tokenizer's special tokens.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { allTapNames, inferConfig, resolveTaps, tapShape, paramShapes, configFromJSON } from '../../src/engine/config.js';
+import { inferConfig, paramShapes, configFromJSON } from '../../src/engine/config.js';
+import { allTapNames, resolveTaps, tapShape } from '../../src/engine/forward.js';
 import { encode, decode } from '../../src/tokenizer.js';
 
 const c = { n_layer: 3, n_head: 4, n_embd: 128, n_positions: 256, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
 
 describe('tap names', () => {
-  it('lists every tap in forward order: 1 + 5 per layer + logits', () => {
+  it('lists every tap point in forward order: wte, wpe, hidden_states.0, 12 per block (11 in the last), ln_f, hidden_states.L, logits', () => {
     const names = allTapNames(c);
-    expect(names.length).toBe(1 + 5 * 3 + 1);
-    expect(names.slice(0, 6)).toEqual(['hidden_states.0', 'attentions.0', 'h.0.attn.c_proj', 'h.0.mlp.c_proj', 'h.0', 'hidden_states.1']);
-    expect(names.at(-1)).toBe('logits');
+    expect(names.length).toBe(3 + 12 * 3 - 1 + 3);
+    expect(names.slice(0, 15)).toEqual([
+      'wte', 'wpe', 'hidden_states.0',
+      'h.0.ln_1', 'h.0.attn.c_attn', 'attentions.0', 'h.0.attn.c_proj.input', 'h.0.attn.c_proj', 'h.0.ln_2.input', 'h.0.ln_2',
+      'h.0.mlp.c_fc', 'h.0.mlp.act', 'h.0.mlp.c_proj', 'h.0', 'hidden_states.1']);
+    expect(names.slice(-5)).toEqual(['h.2.mlp.c_proj', 'h.2', 'ln_f', 'hidden_states.3', 'logits']);
   });
-  it('resolves globs and TransformerLens aliases to canonical names, deduplicated, in forward order', () => {
+  it('resolves globs, <module>.input and TransformerLens aliases to canonical names, deduplicated, in forward order', () => {
     expect(resolveTaps(c, ['logits', 'hidden_states.*', 'blocks.0.hook_resid_pre'])).toEqual(
       ['hidden_states.0', 'hidden_states.1', 'hidden_states.2', 'hidden_states.3', 'logits']);
     expect(resolveTaps(c, ['blocks.2.hook_attn_out', 'blocks.2.hook_mlp_out', 'blocks.2.hook_resid_post', 'blocks.1.attn.hook_pattern']))
       .toEqual(['attentions.1', 'h.2.attn.c_proj', 'h.2.mlp.c_proj', 'h.2']);
     expect(resolveTaps(c, 'all')).toEqual(allTapNames(c));
+    const same = (a: string, b: string) => expect(resolveTaps(c, [a]), a).toEqual([b]);
+    same('h.1.attn', 'h.1.attn.c_proj');
+    same('h.1.mlp', 'h.1.mlp.c_proj');
+    same('h.1.ln_1.input', 'hidden_states.1');
+    same('h.0.input', 'hidden_states.0');
+    same('h.1.mlp.c_proj.input', 'h.1.mlp.act');
+    same('h.1.mlp.act.input', 'h.1.mlp.c_fc');
+    same('h.1.attn.c_attn.input', 'h.1.ln_1');
+    same('ln_f.input', 'h.2');
+    same('lm_head.input', 'ln_f');
+    same('hook_embed', 'wte');
+    same('hook_pos_embed', 'wpe');
+    same('blocks.1.hook_resid_mid', 'h.1.ln_2.input');
+    same('blocks.1.ln1.hook_normalized', 'h.1.ln_1');
+    same('blocks.1.ln2.hook_normalized', 'h.1.ln_2');
+    same('ln_final.hook_normalized', 'ln_f');
+    same('blocks.1.mlp.hook_pre', 'h.1.mlp.c_fc');
+    same('blocks.1.mlp.hook_post', 'h.1.mlp.act');
+    // views carved from a point keep their own name; globs match tap names, not aliases
+    expect(resolveTaps(c, ['blocks.0.attn.hook_*'])).toEqual(
+      ['blocks.0.attn.hook_q', 'blocks.0.attn.hook_k', 'blocks.0.attn.hook_v', 'blocks.0.attn.hook_z']);
+    expect(resolveTaps(c, ['h.*.mlp.act'])).toEqual(['h.0.mlp.act', 'h.1.mlp.act', 'h.2.mlp.act']);
   });
-  it('rejects unknown names and out-of-range layers, listing the valid ones', () => {
-    expect(() => resolveTaps(c, ['h.3'])).toThrow(/unknown tap "h.3"[^]*h\.\{0\.\.2\}/);
+  it('rejects unknown names and out-of-range layers, pointing to `gpt2-taps taps`', () => {
+    expect(() => resolveTaps(c, ['h.3'])).toThrow(/unknown tap "h.3"[^]*gpt2-taps taps[^]*h\.\{0\.\.2\}/);
     expect(() => resolveTaps(c, ['blocks.3.hook_resid_pre'])).toThrow(/unknown tap/);
     expect(() => resolveTaps(c, ['nothing.*'])).toThrow(/unknown tap/);
+    expect(() => resolveTaps(c, ['h.0.mlp.c_proj.input.input'])).toThrow(/unknown tap/);
   });
-  it('gives shapes: [T, D], attentions [H, T, T], logits [T, V]', () => {
+  it('gives shapes: [T, D], c_attn [T, 3D], MLP [T, 4D], attentions [H, T, T], logits [T, V], views [T, H, HD]', () => {
     expect(tapShape(c, 'h.1.mlp.c_proj', 7)).toEqual([7, 128]);
+    expect(tapShape(c, 'h.1.attn.c_attn', 7)).toEqual([7, 384]);
+    expect(tapShape(c, 'h.1.mlp.act', 7)).toEqual([7, 512]);
+    expect(tapShape(c, 'blocks.1.mlp.hook_pre', 7)).toEqual([7, 512]);
     expect(tapShape(c, 'attentions.2', 7)).toEqual([4, 7, 7]);
     expect(tapShape(c, 'logits', 7)).toEqual([7, 50257]);
+    expect(tapShape(c, 'blocks.1.attn.hook_k', 7)).toEqual([7, 4, 32]);
   });
 });
 

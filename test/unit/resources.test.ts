@@ -6,6 +6,7 @@ import { nodeDevice } from '../../src/node/device.js';
 import { GPT2 } from '../../src/engine/model.js';
 import { GPT2TapsError } from '../../src/errors.js';
 import { paramShapes, type GPT2Config } from '../../src/engine/config.js';
+import { ACTIVATIONS } from '../../src/engine/forward.js';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { encode, encodeAsync } from '../../src/tokenizer.js';
 
@@ -45,7 +46,8 @@ describe('GPU buffers', () => {
   it('dispose() frees every buffer the model made, and later runs say it was disposed', async () => {
     const model = await GPT2.load(source, { device });
     await model.run([1, 2, 3], { taps: 'all' });
-    expect(model.gpuMemory.buffers).toBe(paramShapes(source.config as unknown as GPT2Config).size + 12); // weights + activations
+    // weights + the activation buffers of the declared forward + its 2 uniforms
+    expect(model.gpuMemory.buffers).toBe(paramShapes(source.config as unknown as GPT2Config).size + Object.keys(ACTIVATIONS).length + 2);
     model.dispose();
     expect(model.gpuMemory).toEqual({ buffers: 0, bytes: 0 });
     await expect(model.run([1])).rejects.toThrow(/disposed/);
@@ -80,7 +82,7 @@ describe('device limits', () => {
     }));
     const err = await GPT2.load({ model: writeSafetensors(tensors), config: { ...c } }, { device: small }).then(() => undefined, (e) => e);
     expect(err).toBeInstanceOf(GPT2TapsError);
-    expect(err.message).toMatch(/logits \[N, V\] buffer of 196\.3 MiB, above this device's maxStorageBufferBindingSize \(128\.0 MiB\)/);
+    expect(err.message).toMatch(/needs a 196\.3 MiB buffer for activation logits \[T, V\] at T = n_positions \(1024\), above this device's maxStorageBufferBindingSize \(128\.0 MiB\)/);
     small.destroy();
   });
 });
