@@ -51,7 +51,7 @@ export async function benchOurs(g, device, model, prompts, { runs = 5, warmup = 
           count: profile.forward.allTaps.taps,
           noTapsGpuMs: profile.forward.noTaps.gpuMs, allTapsGpuMs: profile.forward.allTaps.gpuMs,
           noTapsWallMs: profile.forward.noTaps.wallMs, allTapsWallMs: profile.forward.allTaps.wallMs,
-          overhead: profile.forward.tapsOverhead, allTapsReadbackMs: profile.forward.allTapsReadbackMs,
+          overhead: profile.forward.tapsOverhead,
         },
         timestamps: profile.timestamps, rounded: profile.rounded,
         kernels: profile.rows,

@@ -4,7 +4,7 @@ import * as g from '/gpt2-taps.js';
 import { benchOurs, median } from './ours.mjs';
 
 async function ortSession(ort, ep) {
-  return ort.InferenceSession.create('/model/model.onnx', { executionProviders: [ep], graphOptimizationLevel: 'all' });
+  return ort.InferenceSession.create('/onnx/model.onnx', { executionProviders: [ep], graphOptimizationLevel: 'all' });
 }
 
 /** onnxruntime-web on each prompt with execution provider `ep`: ids in → logits out, wall clock. */

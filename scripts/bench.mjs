@@ -1,5 +1,5 @@
 // `npm run bench`: one run, one device, one browser (headless Chromium): our forward pass on
-// test/fixtures/gpt2-tiny at T = 17 and T = 145 (ids in → logits out, median of the runs after
+// the bundled weights/gpt2-tiny at T = 17 and T = 145 (ids in → logits out, median of the runs after
 // warm-up) against onnxruntime-web's WebGPU execution provider on the fixture's model.onnx in
 // the same page; the cost of all taps against none; the matmul kernel at GPT-2-small shapes
 // (T = 128) as a fraction of the measured FMA peak. Prints a table; writes bench/results.json.
@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
-const FIXTURE = join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
+const FIXTURE = join(ROOT, 'test', 'fixtures', 'gpt2-tiny'); // prompts.json, model.onnx
+const MODEL = join(ROOT, 'weights', 'gpt2-tiny');         // the same checkpoint as safetensors
 const { values: opts } = parseArgs({
   options: {
     node: { type: 'boolean' }, runs: { type: 'string', default: '5' }, warmup: { type: 'string', default: '2' },
@@ -51,7 +52,7 @@ if (opts.node) {
   const { device, adapterInfo, swiftshader } = await lib.nodeDevice(log);
   log(`WebGPU adapter (Node, Dawn): ${adapterInfo}${swiftshader ? ' (SwiftShader: CPU emulation)' : ''}`);
   try {
-    result = await benchOurs(lib, device, FIXTURE, inputs, { runs, warmup, log: (l) => log(`[bench] ${l}`) });
+    result = await benchOurs(lib, device, MODEL, inputs, { runs, warmup, log: (l) => log(`[bench] ${l}`) });
   } finally {
     device.destroy();
   }
@@ -67,7 +68,8 @@ if (opts.node) {
   const server = await lib.serve({ mounts: {
     '/bench/': join(ROOT, 'bench'),
     '/ort/': join(ROOT, 'node_modules', 'onnxruntime-web', 'dist'),
-    '/model/': FIXTURE,
+    '/model/': MODEL,
+    '/onnx/': FIXTURE,
     '/': join(ROOT, 'dist'),
   } });
   const { chromium } = await import('playwright-core');
@@ -103,7 +105,7 @@ const targets = {
 function targetOf(value, ok, fmt) {
   return value === null || !Number.isFinite(value) ? { value: null, met: null, text: 'not measured' } : { value, met: ok(value), text: fmt(value) };
 }
-const json = { started, finished: new Date().toISOString(), runtime: result.runtime, device: result.device, model: 'test/fixtures/gpt2-tiny',
+const json = { started, finished: new Date().toISOString(), runtime: result.runtime, device: result.device, model: 'weights/gpt2-tiny',
   runs, warmup, ...result, targets };
 mkdirSync(resolve(opts.out, '..'), { recursive: true });
 writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');
@@ -112,20 +114,20 @@ writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');
 const ms = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(2));
 const lines = [];
 lines.push(`npm run bench — ${json.device}; ${json.runtime}`);
-lines.push(`model test/fixtures/gpt2-tiny (3 layers, D 128, V 50257; random weights); median of ${runs} runs after ${warmup} warm-up; one run: compare ratios, not absolute times`);
+lines.push(`model weights/gpt2-tiny (3 layers, D 128, V 50257; random weights); median of ${runs} runs after ${warmup} warm-up; one run: compare ratios, not absolute times`);
 lines.push('');
 const ortName = ortSide ? `ORT ${ortSide.ep}${ortSide.ep === 'wasm' ? ' (FALLBACK: webgpu failed)' : ''} ms` : 'ORT ms';
 lines.push(lib.table(
-  ['T', 'ours ms (ids→logits)', 'ours GPU ms', ortName, 'ORT/ours', 'max|Δlogits|', 'no taps GPU ms', 'all taps GPU ms', 'taps cost', '+readback ms', ''],
+  ['T', 'ours ms (ids→logits)', 'ours GPU ms', ortName, 'ORT/ours', 'max|Δlogits|', 'no taps GPU ms', 'all taps GPU ms', 'taps cost', 'all taps read back ms', ''],
   result.forward.map((f) => [String(f.T), ms(f.ours.ms), ms(f.ours.gpuMs), f.onnx ? ms(f.onnx.ms) : '—', f.ratio === null ? '—' : `${f.ratio.toFixed(2)}×`,
     f.onnx ? f.onnx.logitsMaxAbsDiff.toExponential(1) : '—', ms(f.taps.noTapsGpuMs), ms(f.taps.allTapsGpuMs),
-    `${f.taps.overhead >= 0 ? '+' : ''}${(100 * f.taps.overhead).toFixed(1)}%`, ms(f.taps.allTapsReadbackMs), '']),
+    `${f.taps.overhead >= 0 ? '+' : ''}${(100 * f.taps.overhead).toFixed(1)}%`, ms(f.taps.allTapsWallMs), '']),
 ));
 if (result.onnx?.webgpu?.error) lines.push(`onnxruntime-web WebGPU EP FAILED: ${result.onnx.webgpu.error}`);
 if (result.onnx?.wasm?.error) lines.push(`onnxruntime-web wasm EP (fallback) failed too: ${result.onnx.wasm.error}`);
 if (result.onnx?.skipped) lines.push(`onnxruntime-web: ${result.onnx.skipped}`);
 lines.push('  ours ms: model.run(ids, {taps: [\'logits\']}) wall clock, as ORT\'s session.run (int64 ids in, logits read back);');
-lines.push('  GPU ms: first pass begin → last pass end (timestamp-query); taps cost: all taps over none, GPU; +readback: all taps mapped, wall clock');
+lines.push('  GPU ms: first pass begin → last pass end (timestamp-query); taps cost: all taps over none, GPU; read back: run() with all taps until mapped, wall clock');
 lines.push('');
 lines.push(`matmul kernel at GPT-2-small shapes, M = T = ${SMALL_T}, random data (src/engine/kernels.ts matmulKernel):`);
 lines.push(lib.table(

@@ -1,5 +1,5 @@
-// The gpt2-taps command line: run (taps to a safetensors file), compare, residuals,
-// tokenize, download. Node backend (Dawn) by default; --backend browser runs the same
+// The gpt2-taps command line: run (taps to a safetensors file), taps (the list of tap
+// points), compare, residuals, tokenize, download, profile. Node backend (Dawn) by default; --backend browser runs the same
 // library in headless Chromium.
 import { parseArgs } from 'node:util';
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
@@ -8,7 +8,10 @@ import { GPT2TapsError } from './errors.js';
 import { GPT2 } from './engine/model.js';
 import { TapResult } from './engine/taps.js';
 import { KNOWN_MODELS, type GPT2Config } from './engine/config.js';
-import { resolveTaps } from './engine/forward.js';
+import { configSymbols, resolveTaps, tapCatalogue } from './engine/forward.js';
+import { evaluate } from './engine/formula.js';
+import { openModelSource } from './checkpoint/sources.js';
+import { openCheckpoint } from './checkpoint/checkpoint.js';
 import { encode, tokenStrings } from './tokenizer.js';
 import { compareTensor, matchTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison } from './analysis/compare.js';
 import { residualStats, RESIDUAL_TAPS } from './analysis/residuals.js';
@@ -23,10 +26,11 @@ import { profileCommand } from './node/profile-command.js';
 
 const BUNDLED_MODEL = resolve(distDir(), '..', 'weights', 'gpt2-tiny');
 
-const HELP = `gpt2-taps — GPT-2 on WebGPU with taps after every attention and MLP c_proj
+const HELP = `gpt2-taps — GPT-2 on WebGPU with taps on every module of the forward pass
 
 Usage:
   gpt2-taps run --model M (--text "…" | --ids 1,2,3 | --ids-file ids.json) [--taps all|name,…] [--out taps.safetensors]
+  gpt2-taps taps [--model M] [--json]
   gpt2-taps residuals --model M (--text "…" | --ids … | --ids-file …) [--threshold 30] [--json]
   gpt2-taps compare A.safetensors B.safetensors [--rtol ${DEFAULT_RTOL}] [--atol ${DEFAULT_ATOL}] [--json]
   gpt2-taps profile --model M (--text "…" | --tokens N) [--runs 10] [--warmup 3] [--json] [--backend node|browser]
@@ -38,11 +42,13 @@ Options:
   --model M        a folder with model.safetensors (+ config.json), a .safetensors file, or an http(s) URL.
                    Default: the bundled weights/gpt2-tiny (3 layers, RANDOM weights: numerically exact, meaningless text).
   --backend B      node (Dawn, default) or browser (headless Chromium through Playwright).
-  --taps           'all' (default) or comma-separated names: input_ids is always written; tap names are
-                   hidden_states.{0..L} (the last has ln_f applied, as in Hugging Face), attentions.{l} [H,T,T],
-                   h.{l}.attn.c_proj, h.{l}.mlp.c_proj (the sublayer deltas, bias included), h.{l} (block output,
-                   raw residual stream), logits [T,V]; globs like 'hidden_states.*'; TransformerLens aliases
-                   blocks.{l}.hook_resid_pre|hook_attn_out|hook_mlp_out|hook_resid_post|attn.hook_pattern.
+  --taps           'all' (default: every tap point) or comma-separated names: input_ids is always written.
+                   Names are Hugging Face module paths (a module's output; <module>.input is its input) and
+                   output fields: wte, wpe, hidden_states.{0..L} (the last has ln_f applied), h.{l}.ln_1,
+                   h.{l}.attn.c_attn, attentions.{l}, h.{l}.attn.c_proj.input, h.{l}.attn.c_proj, h.{l}.ln_2.input,
+                   h.{l}.ln_2, h.{l}.mlp.c_fc, h.{l}.mlp.act (the MLP neurons), h.{l}.mlp.c_proj, h.{l}, ln_f, logits;
+                   globs like 'h.*.mlp.act'; TransformerLens names (blocks.{l}.hook_resid_pre, …, attn.hook_q).
+                   \`gpt2-taps taps\` lists them all, with shapes and aliases.
   --truncate       keep the first n_positions tokens of a longer input (default: refuse it, saying the limit).
   --threshold X    residuals: drop entries where any of the four tensors exceeds X in absolute value (default 30).
 
@@ -69,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'run': return await runCommand(rest);
+      case 'taps': return await tapsCommand(rest);
       case 'residuals': return await residualsCommand(rest);
       case 'compare': return await compareCommand(rest);
       case 'tokenize': return tokenizeCommand(rest);
@@ -174,6 +181,35 @@ async function runCommand(args: string[]): Promise<number> {
   renameSync(`${out}.tmp`, out);
   log(`wrote ${out}: input_ids + ${result.names.length} taps, T=${result.inputIds.length}, ${(bytes.length / 1e6).toFixed(1)} MB ` +
     `(${v.backend} backend, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  return 0;
+}
+
+/** Every tap point of a model (only its config is read): name, shape, meaning, aliases. */
+async function tapsCommand(args: string[]): Promise<number> {
+  const { values: v } = parse(args, { model: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+  if (v.help) { process.stdout.write(HELP); return 0; }
+  const src = await openModelSource(modelPath(v));
+  const { config } = await openCheckpoint(src.bytes, src.config);
+  // Shapes with T left as a name and every other size evaluated for this model.
+  const sym = configSymbols(config, NaN);
+  const dims = (shape: string[]) => shape.map((f) => (/\bT\b/.test(f) ? f : evaluate(f, sym)));
+  const taps = tapCatalogue(config).map((t) => ({
+    name: t.name, shape: dims(t.shape), meaning: t.meaning, aliases: t.aliases,
+    ...(t.first !== undefined ? { view: { of: t.point, columns: [t.first, t.first + config.n_embd] } } : {}),
+  }));
+  if (v.json) {
+    process.stdout.write(JSON.stringify({ config, taps }, null, 2) + '\n');
+    return 0;
+  }
+  const w = Math.max(...taps.map((t) => t.name.length));
+  const sw = Math.max(...taps.map((t) => `[${t.shape.join(', ')}]`.length));
+  const views = taps.filter((t) => t.view).length;
+  const lines = [`${taps.length - views} tap points and ${views} views of a model with n_layer ${config.n_layer}, n_embd ${config.n_embd}, n_head ${config.n_head}, vocab_size ${config.vocab_size}; T = tokens`];
+  for (const t of taps) {
+    const what = t.view ? `${t.meaning} (a view of ${t.view.of}, columns ${t.view.columns[0]}..${t.view.columns[1]})` : t.meaning;
+    lines.push(`${t.name.padEnd(w)}  ${`[${t.shape.join(', ')}]`.padEnd(sw)}  ${what}${t.aliases.length ? `; also ${t.aliases.join(', ')}` : ''}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }
 

@@ -118,9 +118,9 @@ export function forwardOps(c: GPT2Config, T: number): OpDecl[] {
       { M: T, K: D, N: 3 * D, KS: 1 }, [{
         name: `${p}.attn.c_attn`, buffer: 'qkv', meaning: 'q | k | v, bias included, before the split into heads',
         views: [
-          { name: `${b}.attn.hook_q`, first: 0, meaning: 'the queries, by head (columns 0..D of c_attn)' },
-          { name: `${b}.attn.hook_k`, first: D, meaning: 'the keys, by head (columns D..2D of c_attn)' },
-          { name: `${b}.attn.hook_v`, first: 2 * D, meaning: 'the values, by head (columns 2D..3D of c_attn)' },
+          { name: `${b}.attn.hook_q`, first: 0, meaning: 'the queries, by head' },
+          { name: `${b}.attn.hook_k`, first: D, meaning: 'the keys, by head' },
+          { name: `${b}.attn.hook_v`, first: 2 * D, meaning: 'the values, by head' },
         ],
       }]);
     op(`${p}.attn.attention`, 'attention', { qkv: 'qkv', probs: 'probs', out: 'attn', params: 'params' }, { T, H, HD, D, NP: c.n_positions }, [

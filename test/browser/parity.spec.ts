@@ -1,11 +1,12 @@
-// The whole model in headless Chromium against the fixture's float64 references:
-// every tensor at max|ours − ref| <= 5e-5·max|ref| + 1e-6, plus the residual identities.
+// The whole model in headless Chromium against the fixture's float64 references
+// (reference-<prompt>: the first taps; reference-modules-<prompt>: every module of the
+// forward pass): every tensor at max|ours − ref| <= 5e-5·max|ref| + 1e-6, plus the residual identities.
 import { test, expect } from '@playwright/test';
 import { serve, type Server } from '../../src/node/serve.js';
 
 let server: Server;
 test.beforeAll(async () => {
-  server = await serve({ mounts: { '/': 'dist', '/fixtures/': 'test/fixtures' } });
+  server = await serve({ mounts: { '/': 'dist', '/fixtures/': 'test/fixtures', '/model/': 'weights/gpt2-tiny' } });
 });
 test.afterAll(async () => server?.close());
 
@@ -20,16 +21,16 @@ for (const prompt of ['seed', 'tale']) {
       type Lib = typeof import('../../src/index.js');
       const g = (window as unknown as { gpt2taps: Lib }).gpt2taps;
       const device = await g.browserDevice();
-      const model = await g.GPT2.load('/fixtures/gpt2-tiny/', { device });
-      const refBytes = new Uint8Array(await (await fetch(`/fixtures/gpt2-tiny/reference-${prompt}.safetensors`)).arrayBuffer());
-      const src = g.bytesSource(refBytes);
-      const ref = await g.readAllTensors(src);
-      const ours = await model.run(ref.ints.get('input_ids')!.data, { taps: 'all' });
+      const model = await g.GPT2.load('/model/', { device });
+      const refs = await Promise.all([`reference-${prompt}`, `reference-modules-${prompt}`].map(async (file) =>
+        g.readAllTensors(g.bytesSource(new Uint8Array(await (await fetch(`/fixtures/gpt2-tiny/${file}.safetensors`)).arrayBuffer())))));
+      const ours = await model.run(refs[0].ints.get('input_ids')!.data, { taps: 'all' });
       const lookup = (n: string) => (ours.has(n) ? ours.get(n) : undefined);
-      const comparisons = [...ref.floats].map(([name, r]) => {
+      const compare = (ref: (typeof refs)[number]) => [...ref.floats].map(([name, r]) => {
         const o = g.matchTensor(name, lookup);
         return o ? g.compareTensor(name, o.data, r.data, r.shape) : { name, pass: false, missing: true };
       });
+      const comparisons = compare(refs[0]), modules = compare(refs[1]);
       const identities = [];
       const L = model.config.n_layer;
       for (let l = 0; l < L; l++) {
@@ -40,11 +41,13 @@ for (const prompt of ['seed', 'tale']) {
       }
       model.dispose();
       device.destroy();
-      return { comparisons, identities, tapCount: ours.names.length, refCount: ref.floats.size };
+      return { comparisons, modules, identities, tapCount: ours.names.length, refCount: refs[1].floats.size };
     }, prompt);
-    expect(result.tapCount).toBe(result.refCount);
+    expect(result.tapCount).toBe(result.refCount); // 'all' is exactly the points of reference-modules
     expect(result.comparisons.length).toBe(17);
     expect(result.comparisons.filter((c) => !c.pass)).toEqual([]);
+    expect(result.modules.length).toBe(41);
+    expect(result.modules.filter((c) => !c.pass)).toEqual([]);
     expect(result.identities.length).toBe(5);
     expect(result.identities.filter((c) => !c.pass)).toEqual([]);
     expect(errors).toEqual([]);

@@ -6,7 +6,7 @@ import { serve, type Server } from '../../src/node/serve.js';
 
 let server: Server;
 test.beforeAll(async () => {
-  server = await serve({ mounts: { '/': 'dist', '/fixtures/': 'test/fixtures' } });
+  server = await serve({ mounts: { '/': 'dist', '/model/': 'weights/gpt2-tiny' } });
 });
 test.afterAll(async () => server?.close());
 
@@ -20,7 +20,7 @@ test('100 consecutive runs in one page: live GPU buffers and bytes stay flat; co
     type Lib = typeof import('../../src/index.js');
     const g = (window as unknown as { gpt2taps: Lib }).gpt2taps;
     const device = await g.browserDevice();
-    const model = await g.GPT2.load('/fixtures/gpt2-tiny/', { device });
+    const model = await g.GPT2.load('/model/', { device });
     const ids = (T: number, salt: number) => Array.from({ length: T }, (_, j) => (salt * 31 + j * 7) % model.config.vocab_size);
     const maxT = 24;
     await model.run(ids(maxT, 0), { taps: 'all' }); // the largest T first: activations are sized once

@@ -46,6 +46,26 @@ describe('gpt2-taps run + compare', () => {
   }
 });
 
+describe('gpt2-taps taps', () => {
+  it('lists every tap point of the bundled model with its shape, meaning and aliases; --json gives the same list', () => {
+    const text = cli('taps');
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^41 tap points and 12 views of a model with n_layer 3, n_embd 128/);
+    expect(text.stdout).toMatch(/\nh\.1\.mlp\.act +\[T, 512\] +gelu_new of c_fc: the MLP neurons; also h\.1\.mlp\.c_proj\.input, blocks\.1\.mlp\.hook_post\n/);
+    expect(text.stdout).toMatch(/\nattentions\.2 +\[4, T, T\] /);
+    const json = JSON.parse(cli('taps', '--json').stdout);
+    expect(json.taps.length).toBe(53);
+    expect(json.taps.find((t: { name: string }) => t.name === 'blocks.0.attn.hook_k'))
+      .toEqual({ name: 'blocks.0.attn.hook_k', shape: ['T', 4, 32], meaning: 'the keys, by head', aliases: [], view: { of: 'h.0.attn.c_attn', columns: [128, 256] } });
+  });
+
+  it('an unknown tap in run points to gpt2-taps taps', () => {
+    const r = cli('run', '--ids', '1,2', '--taps', 'h.0.mlp.neurons', '--out', join(dir, 'x.safetensors'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown tap "h\.0\.mlp\.neurons"[^]*`gpt2-taps taps` lists every tap/);
+  });
+});
+
 describe('gpt2-taps compare exit codes', () => {
   const a = join(dir, 'a.safetensors'), b = join(dir, 'b.safetensors'), c = join(dir, 'c.safetensors');
   beforeAll(() => {
@@ -89,7 +109,7 @@ describe('gpt2-taps residuals, tokenize, errors', () => {
     expect(oov.stderr).toMatch(/token id 50257 at position 1/);
     const tap = cli('run', '--ids', '1,2', '--taps', 'h.9', '--out', join(dir, 'x.safetensors'));
     expect(tap.status).toBe(2);
-    expect(tap.stderr).toMatch(/unknown tap "h.9"[^]*valid taps/);
+    expect(tap.stderr).toMatch(/unknown tap "h.9"[^]*gpt2-taps taps/);
     const missing = cli('run', '--model', join(dir, 'nope'), '--ids', '1');
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/nope/);
