@@ -41,8 +41,9 @@ export function renderProfile(body: HTMLElement, r: ProfileReport): void {
     figures.className = 'profile-figures';
     figures.textContent = `${pct(row.share)} · ${row.meanUs === null ? 'n/a' : row.meanUs.toFixed(1)} µs/call · ` +
       `${row.gflops === null ? 'n/a' : row.gflops.toFixed(2)} GFLOP/s (${pct(row.fmaFraction, 2)} of FMA peak) · ` +
-      `${row.gbps === null ? 'n/a' : row.gbps.toFixed(2)} GB/s (${pct(row.bandwidthFraction, 2)} of bandwidth) · ${row.bound}-bound`;
+      `${row.gbps === null ? 'n/a' : row.gbps.toFixed(2)} GB/s (${pct(row.bandwidthFraction, 2)} of bandwidth) · ${row.bound}-bound · ${row.variant}`;
     item.dataset.kernel = row.kernel;
+    item.dataset.variant = row.variant;
     item.dataset.share = String(row.share ?? '');
     item.append(name, track, figures);
     chart.append(item);

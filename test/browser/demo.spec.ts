@@ -465,8 +465,11 @@ test('the profile panel shows every kernel of the forward pass, its shares, the 
   const errors = await openDemo(page);
   await page.click('#profile-run');
   await page.waitForSelector('#profile-body[data-rows]', { timeout: 120_000 });
-  const rows = await page.$$eval('.profile-row', (els) => els.map((e) => ({ kernel: (e as HTMLElement).dataset.kernel, share: Number((e as HTMLElement).dataset.share) })));
-  expect(rows.map((r) => r.kernel)).toEqual(expect.arrayContaining(['embedding', 'ln_1', 'attn.c_attn', 'attn', 'attn.c_proj', 'ln_2', 'mlp.c_fc', 'mlp.c_proj', 'ln_f', 'lm_head']));
+  const rows = await page.$$eval('.profile-row', (els) => els.map((e) => ({
+    kernel: (e as HTMLElement).dataset.kernel, variant: (e as HTMLElement).dataset.variant, share: Number((e as HTMLElement).dataset.share),
+  })));
+  expect(rows.map((r) => r.kernel)).toEqual(expect.arrayContaining(['embedding', 'ln_1', 'attn.c_attn', 'attn.attention', 'attn.c_proj', 'ln_2', 'mlp.c_fc', 'mlp.c_proj', 'ln_f', 'lm_head']));
+  expect(rows.find((r) => r.kernel === 'mlp.c_fc')!.variant).toBe('linear_gelu'); // the plain forward: GELU fused, no pre-activation written
   expect(rows.reduce((a, r) => a + r.share, 0)).toBeCloseTo(1, 3);
   const body = page.locator('#profile-body');
   await expect(body).toHaveAttribute('data-timestamps', 'gpu');
