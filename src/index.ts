@@ -1,6 +1,6 @@
 // gpt2-taps: GPT-2 on hand-written WGSL kernels with tap buffers. The library entry,
 // the same in a browser and in Node (pass any GPUDevice).
-export { GPT2, type LoadOptions, type RunOptions } from './engine/model.js';
+export { GPT2, type LoadOptions, type RunOptions, type GenerateOptions, type GenerateResult } from './engine/model.js';
 export { TapResult, type Tensor } from './engine/taps.js';
 export { GPT2TapsError } from './errors.js';
 export { KNOWN_MODELS, paramShapes, type GPT2Config } from './engine/config.js';
@@ -14,6 +14,7 @@ export { encode, encodeAsync, decode, tokenStrings, ENDOFTEXT_ID } from './token
 export { compareTensor, matchTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison } from './analysis/compare.js';
 export { residualStats, RESIDUAL_TAPS, type LayerResiduals } from './analysis/residuals.js';
 export { readHeader, readTensorF32, readTensorI32, readAllTensors, writeSafetensors, bytesSource } from './checkpoint/safetensors.js';
-export { tapsToSafetensors } from './analysis/tap-file.js';
+export { tapsToSafetensors, tapFileSource } from './analysis/tap-file.js';
+export { prepareEdits, type Edit, type EditOp, type PatchSource } from './engine/edits.js';
 export { profileForward, formatProfile, formatPeak, kernelGroup, formula, type ProfileOptions, type ProfileReport, type KernelRow, type ForwardTiming } from './profile/profile.js';
 export { measurePeak, measureMatmul, describeDevice, PassTimer, RoundingDetector, type PeakOptions, type PeakResult, type MatmulOptions, type MatmulTiming } from './profile/peak.js';

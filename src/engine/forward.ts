@@ -4,8 +4,11 @@
 //   - the dispatch list of a run, with grids and costs (planForward);
 //   - the activation buffers and their sizes (ACTIVATIONS, activationShapes);
 //   - the device-limit check (checkDeviceLimits);
-//   - every tap: name, shape, meaning, aliases (tapCatalogue, resolveTaps, tapShape).
-// Math names: T tokens, D n_embd, H n_head, HD head dim, L n_layer, V vocab, NP n_positions.
+//   - every tap: name, shape, meaning, aliases (tapCatalogue, resolveTaps, tapShape);
+//   - where edits go (after the op that makes their point), and the unfused forms that let an
+//     edited value flow on where a kernel fuses the next step.
+// Math names: T tokens in this run, TK keys (P0 + T: the positions before this run and its own),
+// D n_embd, H n_head, HD head dim, L n_layer, V vocab, NP n_positions.
 import { GPT2TapsError } from '../errors.js';
 import { paramShapes, type GPT2Config } from './config.js';
 import { evaluate, evaluateShape, type Symbols } from './formula.js';
@@ -22,33 +25,57 @@ export const ACTIVATIONS = {
   x: { shape: ['T', 'D'], holds: 'the residual stream' },
   ln: { shape: ['T', 'D'], holds: 'a LayerNorm output' },
   qkv: { shape: ['T', '3·D'], holds: 'the c_attn output: q | k | v' },
-  probs: { shape: ['H', 'T', 'T'], holds: 'attention probabilities' },
+  probs: { shape: ['H', 'T', 'TK'], holds: 'attention probabilities' },
   attn: { shape: ['T', 'D'], holds: 'the attention output, heads merged (input of attn.c_proj)' },
   partial: { shape: ['KS_MAX', 'T', 'D'], holds: 'the partial sums of a split-K c_proj' },
   delta: { shape: ['T', 'D'], holds: 'a c_proj output: what a sublayer adds to the residual stream' },
   pre: { shape: ['T', '4·D'], holds: 'the c_fc output before GELU; written only when its tap is asked for' },
   act: { shape: ['T', '4·D'], holds: 'the GELU output: the MLP neurons' },
   logits: { shape: ['T', 'V'], holds: 'the logits' },
+  scratch: { shape: ['V'], holds: 'the kept probabilities while sampling' },
+  next: { shape: ['4'], holds: 'the sampled token id (u32), read back' },
+  /** one per layer, kv.{l}; allocated only by runs that keep a KV cache (generation) */
+  kv: { shape: ['NP', '2·D'], holds: "a layer's KV cache: row p = k_p | v_p" },
 } as const satisfies Record<string, { shape: readonly string[]; holds: string }>;
 export type Activation = keyof typeof ACTIVATIONS;
 
-/** Uniform buffers (16 bytes each) and the values a run of T tokens writes into them. */
-export function uniformValues(c: GPT2Config, T: number): Record<'params' | 'paramsSplit', Uint32Array<ArrayBuffer>> {
+/** The activation buffer behind a bound name: kv.3 is layer 3's buffer of kind kv. */
+export function activationOf(name: string): Activation | undefined {
+  const kind = name.replace(/\.\d+$/, '');
+  return kind in ACTIVATIONS ? kind as Activation : undefined;
+}
+
+/**
+ * Uniform buffers (16 bytes each) and the values a run of T tokens at positions P0.. writes:
+ * { T (or M), KS, P0, TK = P0 + T }.
+ */
+export function uniformValues(c: GPT2Config, T: number, p0 = 0): Record<'params' | 'paramsSplit', Uint32Array<ArrayBuffer>> {
   return {
-    params: new Uint32Array([T, 1, 0, 0]),                                // { T (or M), KS = 1 }
-    paramsSplit: new Uint32Array([T, splitK(T, c.n_embd, c.n_embd), 0, 0]), // both c_proj: the split of K = D
+    params: new Uint32Array([T, 1, p0, p0 + T]),
+    paramsSplit: new Uint32Array([T, splitK(T, c.n_embd, c.n_embd), p0, p0 + T]), // both c_proj: the split of K = D
   };
 }
-export type Uniform = keyof ReturnType<typeof uniformValues>;
 
-/** The values of the names in shape formulas, for a model and T tokens. */
-export function configSymbols(c: GPT2Config, T: number): Symbols {
-  return { T, D: c.n_embd, H: c.n_head, HD: c.n_embd / c.n_head, L: c.n_layer, V: c.vocab_size, NP: c.n_positions, KS_MAX: SPLIT_K_MAX };
+/** The sample kernel's uniform (shaders/sample.wgsl Params): written by each generation step. */
+export function samplingValues(c: GPT2Config, T: number, s: { greedy: boolean; temperature: number; topK: number; topP: number; u: number }): ArrayBuffer {
+  const b = new ArrayBuffer(32);
+  new Uint32Array(b).set([c.vocab_size, T - 1, s.topK, s.greedy ? 1 : 0]);
+  new Float32Array(b).set([s.temperature, s.topP, s.u], 4);
+  return b;
 }
 
-/** The shape of every activation buffer for T tokens (elements of 4 bytes). */
-export function activationShapes(c: GPT2Config, T: number): Record<Activation, number[]> {
-  const s = configSymbols(c, T);
+/** Every uniform buffer a run binds, and its size in bytes. */
+export const UNIFORM_BYTES = { params: 16, paramsSplit: 16, sampling: 32 } as const;
+export type Uniform = keyof typeof UNIFORM_BYTES;
+
+/** The values of the names in shape formulas, for a model and T tokens. */
+export function configSymbols(c: GPT2Config, T: number, TK = T): Symbols {
+  return { T, TK, D: c.n_embd, H: c.n_head, HD: c.n_embd / c.n_head, L: c.n_layer, V: c.vocab_size, NP: c.n_positions, KS_MAX: SPLIT_K_MAX };
+}
+
+/** The shape of every activation buffer for T tokens and TK keys (elements of 4 bytes). */
+export function activationShapes(c: GPT2Config, T: number, TK = T): Record<Activation, number[]> {
+  const s = configSymbols(c, T, TK);
   return Object.fromEntries(Object.entries(ACTIVATIONS).map(([k, a]) => [k, evaluateShape(a.shape, s)])) as Record<Activation, number[]>;
 }
 
@@ -65,6 +92,8 @@ export interface PointDecl {
   views?: { name: string; first: number; meaning: string }[];
   /** The op's default kernel fuses this value away; the op's `tapped` variant writes it. */
   fused?: true;
+  /** The op also added this value into that buffer (the residual stream): an edit's change must follow. */
+  addedTo?: Activation;
 }
 
 export interface OpDecl {
@@ -77,12 +106,26 @@ export interface OpDecl {
   points: PointDecl[];
   /** Run instead of `kernel` when a fused point of this op is asked for: extra bindings merged. */
   tapped?: { kernel: KernelName; bind: Record<string, string> };
+  /**
+   * Ops that replace this one when a point in `when` is edited: the kernel computes what follows
+   * that point internally, so the edited value could not flow on (c_fc's fused GELU; attention's
+   * probabilities times the values).
+   */
+  unfused?: { when: string[]; ops: OpDecl[] };
+}
+
+export interface ForwardOptions {
+  /** Keep a KV cache: this run's tokens sit at positions p0..p0+T-1 and attend to the cache. */
+  cache?: { p0: number };
+  /** Choose the next token from the last row's logits (generation). */
+  sample?: boolean;
 }
 
 /** The forward pass for T tokens, op by op, top to bottom. */
-export function forwardOps(c: GPT2Config, T: number): OpDecl[] {
+export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}): OpDecl[] {
   const { n_layer: L, n_head: H, n_embd: D, vocab_size: V } = c;
-  const HD = D / H, EPS = c.layer_norm_epsilon;
+  const HD = D / H, EPS = c.layer_norm_epsilon, NP = c.n_positions;
+  const TK = (opts.cache?.p0 ?? 0) + T;
   const KS = splitK(T, D, D);
   const ops: OpDecl[] = [];
   const op = (label: string, kernel: KernelName, bind: Record<string, string>, dims: Symbols, points: PointDecl[] = [],
@@ -99,14 +142,15 @@ export function forwardOps(c: GPT2Config, T: number): OpDecl[] {
   // (when N = D alone is too narrow a grid) a second dispatch sums the slices.
   const cProj = (label: string, input: Activation, K: number, points: PointDecl[]) => {
     const wb = { w: `${label}.weight`, b: `${label}.bias`, r: 'x' };
+    points[0].addedTo = 'x';
     if (KS === 1) return op(label, 'linear_residual', { x: input, y: 'delta', params: 'params', ...wb }, { M: T, K, N: D, KS }, points);
     op(label, 'linear_residual_split', { x: input, y: 'partial', params: 'paramsSplit', ...wb }, { M: T, K, N: D, KS });
     op(`${label}.reduce`, 'splitk_reduce', { p: 'partial', b: wb.b, y: 'delta', r: 'x', params: 'paramsSplit' }, { M: T, N: D, KS }, points);
   };
 
   op('embedding', 'embedding', { ids: 'ids', wte: 'wte.weight', wpe: 'wpe.weight', x: 'x', params: 'params' }, { T, D }, [
-    { name: 'wte', buffer: 'tok', fused: true, meaning: 'output of module wte: the token embeddings wte[ids]', aliases: ['hook_embed'] },
-    { name: 'wpe', buffer: 'pos', fused: true, meaning: 'output of module wpe: the position embeddings wpe[0..T)', aliases: ['hook_pos_embed'] },
+    { name: 'wte', buffer: 'tok', fused: true, addedTo: 'x', meaning: 'output of module wte: the token embeddings wte[ids]', aliases: ['hook_embed'] },
+    { name: 'wpe', buffer: 'pos', fused: true, addedTo: 'x', meaning: 'output of module wpe: the position embeddings wpe[0..T)', aliases: ['hook_pos_embed'] },
     residualIn(0),
   ], { kernel: 'embedding_parts', bind: { tok: 'tok', pos: 'pos' } });
 
@@ -123,11 +167,24 @@ export function forwardOps(c: GPT2Config, T: number): OpDecl[] {
           { name: `${b}.attn.hook_v`, first: 2 * D, meaning: 'the values, by head' },
         ],
       }]);
-    op(`${p}.attn.attention`, 'attention', { qkv: 'qkv', probs: 'probs', out: 'attn', params: 'params' }, { T, H, HD, D, NP: c.n_positions }, [
-      { name: `attentions.${l}`, buffer: 'probs', meaning: 'softmax attention probabilities, zero above the diagonal', aliases: [`${b}.attn.hook_pattern`] },
-      { name: `${p}.attn.c_proj.input`, buffer: 'attn', meaning: 'the attention output with heads merged, before c_proj',
-        views: [{ name: `${b}.attn.hook_z`, first: 0, meaning: 'the attention output, by head' }] },
-    ]);
+    // With a KV cache, this run's keys and values join the cache first, and attention reads them there.
+    const kv: Record<string, string> = opts.cache ? { kv: `kv.${l}` } : {};
+    if (opts.cache) op(`${p}.attn.kv_store`, 'kv_store', { qkv: 'qkv', kv: `kv.${l}`, params: 'params' }, { T, D });
+    const attnDims = { T, TK, H, HD, D, NP };
+    const probsPoint: PointDecl = { name: `attentions.${l}`, buffer: 'probs', meaning: 'softmax attention probabilities, zero above the diagonal',
+      aliases: [`${b}.attn.hook_pattern`] };
+    const zPoint: PointDecl = { name: `${p}.attn.c_proj.input`, buffer: 'attn', meaning: 'the attention output with heads merged, before c_proj',
+      views: [{ name: `${b}.attn.hook_z`, first: 0, meaning: 'the attention output, by head' }] };
+    const attnBind = { qkv: 'qkv', probs: 'probs', out: 'attn', params: 'params', ...kv };
+    ops.push({
+      label: `${p}.attn.attention`, kernel: opts.cache ? 'attention_cached' : 'attention', bind: attnBind, dims: attnDims,
+      points: [probsPoint, zPoint],
+      unfused: { when: [probsPoint.name], ops: [
+        { label: `${p}.attn.attention`, kernel: opts.cache ? 'attention_cached' : 'attention', bind: attnBind, dims: attnDims, points: [probsPoint] },
+        { label: `${p}.attn.apply`, kernel: opts.cache ? 'attention_apply_cached' : 'attention_apply', dims: attnDims, points: [zPoint],
+          bind: { probs: 'probs', qkv: 'qkv', out: 'attn', params: 'params', ...kv } },
+      ] },
+    });
     cProj(`${p}.attn.c_proj`, 'attn', D, [
       { name: `${p}.attn.c_proj`, buffer: 'delta', meaning: 'the attention delta: what attention adds to the residual stream',
         aliases: [`${p}.attn`, `${b}.hook_attn_out`] },
@@ -135,11 +192,21 @@ export function forwardOps(c: GPT2Config, T: number): OpDecl[] {
     ]);
     layernorm(`${p}.ln_2`, [{ name: `${p}.ln_2`, buffer: 'ln', meaning: 'LayerNorm before the MLP',
       aliases: [`${p}.mlp.input`, `${p}.mlp.c_fc.input`, `${b}.ln2.hook_normalized`] }]);
-    op(`${p}.mlp.c_fc`, 'linear_gelu', { x: 'ln', w: `${p}.mlp.c_fc.weight`, b: `${p}.mlp.c_fc.bias`, y: 'act', params: 'params' },
-      { M: T, K: D, N: 4 * D, KS: 1 }, [
-        { name: `${p}.mlp.c_fc`, buffer: 'pre', fused: true, meaning: 'the MLP pre-activation', aliases: [`${p}.mlp.act.input`, `${b}.mlp.hook_pre`] },
-        { name: `${p}.mlp.act`, buffer: 'act', meaning: 'gelu_new of c_fc: the MLP neurons', aliases: [`${p}.mlp.c_proj.input`, `${b}.mlp.hook_post`] },
-      ], { kernel: 'linear_gelu_pre', bind: { pre: 'pre' } });
+    const fcW = { x: 'ln', w: `${p}.mlp.c_fc.weight`, b: `${p}.mlp.c_fc.bias`, params: 'params' };
+    const fcDims = { M: T, K: D, N: 4 * D, KS: 1 };
+    const prePoint: PointDecl = { name: `${p}.mlp.c_fc`, buffer: 'pre', fused: true, meaning: 'the MLP pre-activation',
+      aliases: [`${p}.mlp.act.input`, `${b}.mlp.hook_pre`] };
+    const { fused: _, ...unfusedPre } = prePoint; // written by the plain linear kernel
+    const actPoint: PointDecl = { name: `${p}.mlp.act`, buffer: 'act', meaning: 'gelu_new of c_fc: the MLP neurons',
+      aliases: [`${p}.mlp.c_proj.input`, `${b}.mlp.hook_post`] };
+    ops.push({
+      label: `${p}.mlp.c_fc`, kernel: 'linear_gelu', bind: { ...fcW, y: 'act' }, dims: fcDims, points: [prePoint, actPoint],
+      tapped: { kernel: 'linear_gelu_pre', bind: { pre: 'pre' } },
+      unfused: { when: [prePoint.name], ops: [
+        { label: `${p}.mlp.c_fc`, kernel: 'linear', bind: { ...fcW, y: 'pre' }, dims: fcDims, points: [unfusedPre] },
+        { label: `${p}.mlp.act`, kernel: 'gelu', bind: { x: 'pre', y: 'act', params: 'params' }, dims: { T, W: 4 * D }, points: [actPoint] },
+      ] },
+    });
     cProj(`${p}.mlp.c_proj`, 'act', 4 * D, [
       { name: `${p}.mlp.c_proj`, buffer: 'delta', meaning: 'the MLP delta: what the MLP adds to the residual stream',
         aliases: [`${p}.mlp`, `${b}.hook_mlp_out`] },
@@ -155,6 +222,7 @@ export function forwardOps(c: GPT2Config, T: number): OpDecl[] {
   ]);
   op('lm_head', 'lm_head', { x: 'ln', w: lmHeadWeight(c), y: 'logits', params: 'params' }, { M: T, K: D, N: V, KS: 1 },
     [{ name: 'logits', buffer: 'logits', meaning: `ln_f(x) · ${lmHeadWeight(c)}ᵀ` }]);
+  if (opts.sample) op('sample', 'sample', { logits: 'logits', scratch: 'scratch', ids: 'ids', out: 'next', params: 'sampling' }, { V });
   return ops;
 }
 
@@ -176,35 +244,53 @@ export interface Dispatch {
   bytes: number;
   /** The asked-for points ready right after this dispatch, in order: copy `buffer` to tap `name`. */
   taps: { name: string; buffer: Activation }[];
+  /** For an edit's dispatch: the index of the edit (it binds edit.{i}.sel, edit.{i}.data, edit.{i}.params). */
+  edit?: number;
 }
 
-export interface PlanOptions {
+export interface PlanOptions extends ForwardOptions {
   /** Tap points to copy (canonical point names, see tapPoints). */
   points?: readonly string[];
+  /** The point each edit of the run changes, in the run's order (canonical point names). */
+  edits?: readonly string[];
   /** Run the whole pass even when the points end earlier. Default: stop after the deepest point. */
   whole?: boolean;
 }
 
 /**
  * The dispatches of one run: each op with the kernel variant it needs (a fused point that is
- * asked for selects the op's tapped variant), its grid and cost, and the taps to copy after
- * it. Without points, or with `whole`, the whole pass; else it stops after the deepest point.
+ * asked for or edited selects the op's tapped variant; an edit that must flow on through what an
+ * op computes internally selects its unfused ops), its grid and cost; after it, for each of its
+ * points in order, that point's edits and then its tap copy. Without points, or with `whole`,
+ * the whole pass; else it stops after the deepest point.
  */
 export function planForward(c: GPT2Config, T: number, opts: PlanOptions = {}): Dispatch[] {
   const asked = new Set(opts.points ?? []);
-  const plan = forwardOps(c, T).map((op): Dispatch => {
-    const useTapped = op.tapped !== undefined && op.points.some((p) => p.fused && asked.has(p.name));
-    const kernel = useTapped ? op.tapped!.kernel : op.kernel;
+  const edits = opts.edits ?? [];
+  const sym = configSymbols(c, T, (opts.cache?.p0 ?? 0) + T);
+  const plan: Dispatch[] = [];
+  const push = (label: string, kernel: KernelName, bind: Record<string, string>, dims: Symbols, edit?: number) => {
     const k = KERNELS[kernel];
-    return {
-      label: op.label, kernel, dims: op.dims,
-      bind: useTapped ? { ...op.bind, ...op.tapped!.bind } : op.bind,
-      grid: k.grid(op.dims),
-      flops: evaluate(k.cost.flops, op.dims),
-      bytes: evaluate(k.cost.bytes, op.dims),
-      taps: op.points.filter((p) => asked.has(p.name)).map((p) => ({ name: p.name, buffer: p.buffer })),
-    };
-  });
+    plan.push({
+      label, kernel, bind, dims, grid: k.grid(dims), flops: evaluate(k.cost.flops, dims), bytes: evaluate(k.cost.bytes, dims),
+      taps: [], ...(edit !== undefined ? { edit } : {}),
+    });
+  };
+  const visit = (op: OpDecl): void => {
+    if (op.unfused?.when.some((n) => edits.includes(n))) return op.unfused.ops.forEach(visit);
+    const useTapped = op.tapped !== undefined && op.points.some((p) => p.fused && (asked.has(p.name) || edits.includes(p.name)));
+    push(op.label, useTapped ? op.tapped!.kernel : op.kernel, useTapped ? { ...op.bind, ...op.tapped!.bind } : op.bind, op.dims);
+    for (const p of op.points) {
+      edits.forEach((name, i) => {
+        if (name !== p.name) return;
+        const bind = { y: p.buffer, sel: `edit.${i}.sel`, data: `edit.${i}.data`, params: `edit.${i}.params`, ...(p.addedTo ? { m: p.addedTo } : {}) };
+        const N = evaluateShape(ACTIVATIONS[p.buffer].shape, sym).reduce((a, b) => a * b, 1);
+        push(`edit ${i}: ${p.name}`, p.addedTo ? 'edit_mirror' : 'edit', bind, { N }, i);
+      });
+      if (asked.has(p.name)) plan.at(-1)!.taps.push({ name: p.name, buffer: p.buffer });
+    }
+  };
+  forwardOps(c, T, opts).forEach(visit);
   if (asked.size === 0 || opts.whole) return plan;
   return plan.slice(0, plan.findLastIndex((d) => d.taps.length > 0) + 1);
 }

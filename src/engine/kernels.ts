@@ -9,6 +9,11 @@ import layernormWGSL from '../../shaders/layernorm.wgsl';
 import matmulWGSL from '../../shaders/matmul.wgsl';
 import attentionWGSL from '../../shaders/attention.wgsl';
 import splitkReduceWGSL from '../../shaders/splitk_reduce.wgsl';
+import kvStoreWGSL from '../../shaders/kv_store.wgsl';
+import geluWGSL from '../../shaders/gelu.wgsl';
+import attentionApplyWGSL from '../../shaders/attention_apply.wgsl';
+import editWGSL from '../../shaders/edit.wgsl';
+import sampleWGSL from '../../shaders/sample.wgsl';
 import { createKernel, type BindingDecl, type Kernel } from './gpu.js';
 import type { Symbols } from './formula.js';
 
@@ -18,6 +23,11 @@ export const SOURCES = {
   matmul: matmulWGSL,
   attention: attentionWGSL,
   splitk_reduce: splitkReduceWGSL,
+  kv_store: kvStoreWGSL,
+  gelu: geluWGSL,
+  attention_apply: attentionApplyWGSL,
+  edit: editWGSL,
+  sample: sampleWGSL,
 } as const;
 export type ShaderName = keyof typeof SOURCES;
 
@@ -52,6 +62,11 @@ export const GRID = {
   matmul: (M: number, N: number, KS = 1): Grid => [ceil(N, 128), ceil(M, 16), KS],
   splitkReduce: (M: number, N: number): Grid => [ceil(M * N, 256), 1, 1],
   attention: (T: number, H: number): Grid => [T, H, 1],
+  /** n elements, 256 per workgroup, in rows of at most 65535 workgroups (edit.wgsl's nx). */
+  elements: (n: number): Grid => {
+    const g = Math.max(1, ceil(n, 256));
+    return [Math.min(g, 65535), ceil(g, 65535), 1];
+  },
 };
 
 /** The most slices a split-K matmul cuts K into; the partial-sum buffer holds this many. */
@@ -71,8 +86,8 @@ export function splitK(M: number, K: number, N: number): number {
 
 /**
  * One kernel variant. Its functions and formulas read the op's dims (src/engine/forward.ts):
- * embedding {T, D}; layernorm {T, D, EPS}; attention {T, H, HD, D, NP}; matmul {M, K, N, KS};
- * splitk_reduce {M, N, KS}.
+ * embedding {T, D}; layernorm {T, D, EPS}; attention {T, TK, H, HD, D, NP}; matmul {M, K, N, KS};
+ * splitk_reduce {M, N, KS}; kv_store {T, D}; gelu {T, W}; edit {N}; sample {V}.
  */
 export interface KernelDecl {
   shader: ShaderName;
@@ -132,6 +147,60 @@ function embedding(parts: boolean): KernelDecl {
   };
 }
 
+function attention(cached: boolean): KernelDecl {
+  return {
+    shader: 'attention',
+    defines: { CACHED: cached },
+    bindings: [
+      { binding: 0, name: 'qkv', access: 'read' },
+      { binding: 1, name: 'probs', access: 'read_write' },
+      { binding: 2, name: 'out', access: 'read_write' },
+      { binding: 3, name: 'params', access: 'uniform' },
+      ...(cached ? [{ binding: 4, name: 'kv', access: 'read' } as const] : []),
+    ],
+    constants: (d) => ({ H: d.H, HD: d.HD, N: d.NP }),
+    grid: (d) => GRID.attention(d.T, d.H),
+    cost: { flops: 'H·T·TK·(4·HD + 4)', bytes: cached ? '4·(2·T·D + 2·TK·D + H·T·TK)' : '4·(3·T·D + H·T·TK + T·D)' },
+    // scores: array<f32, N> for a whole row, and red: array<f32, 64> (see attention.wgsl)
+    workgroupBytes: (d) => 4 * d.NP + 4 * 64,
+    unsupported: (d) => (d.HD % 4 === 0 ? undefined : `head dim ${d.HD} is not a multiple of 4, which the attention kernel needs`),
+  };
+}
+
+function attentionApply(cached: boolean): KernelDecl {
+  return {
+    shader: 'attention_apply',
+    defines: { CACHED: cached },
+    bindings: [
+      { binding: 0, name: 'probs', access: 'read' },
+      { binding: 1, name: 'qkv', access: 'read' },
+      { binding: 2, name: 'out', access: 'read_write' },
+      { binding: 3, name: 'params', access: 'uniform' },
+      ...(cached ? [{ binding: 4, name: 'kv', access: 'read' } as const] : []),
+    ],
+    constants: (d) => ({ H: d.H, HD: d.HD }),
+    grid: (d) => GRID.attention(d.T, d.H),
+    cost: { flops: '2·H·T·TK·HD', bytes: '4·(H·T·TK + TK·D + T·D)' },
+  };
+}
+
+function edit(mirror: boolean): KernelDecl {
+  return {
+    shader: 'edit',
+    defines: { MIRROR: mirror },
+    bindings: [
+      { binding: 0, name: 'y', access: 'read_write' },
+      { binding: 1, name: 'sel', access: 'read' },
+      { binding: 2, name: 'data', access: 'read' },
+      { binding: 3, name: 'params', access: 'uniform' },
+      ...(mirror ? [{ binding: 4, name: 'm', access: 'read_write' } as const] : []),
+    ],
+    constants: () => ({}),
+    grid: (d) => GRID.elements(d.N),
+    cost: { flops: 'N', bytes: mirror ? '4·(4·N)' : '4·(2·N)' },
+  };
+}
+
 const plain = { bias: true, gelu: false, residual: false, transposeB: false };
 
 /** Every kernel variant the forward pass uses, by the name ops refer to it with. */
@@ -153,22 +222,58 @@ export const KERNELS = {
     grid: (d) => GRID.layernorm(d.T),
     cost: { flops: '8·T·D', bytes: '4·(2·T·D + 2·D)' },
   },
-  attention: {
-    shader: 'attention',
+  attention: attention(false),
+  /** keys and values from the layer's KV cache (generation) */
+  attention_cached: attention(true),
+  /** the probabilities' product with the values, alone (runs that edit attentions.l) */
+  attention_apply: attentionApply(false),
+  attention_apply_cached: attentionApply(true),
+  /** the keys and values of this run's tokens into the layer's KV cache */
+  kv_store: {
+    shader: 'kv_store',
     defines: {},
     bindings: [
       { binding: 0, name: 'qkv', access: 'read' },
-      { binding: 1, name: 'probs', access: 'read_write' },
-      { binding: 2, name: 'out', access: 'read_write' },
-      { binding: 3, name: 'params', access: 'uniform' },
+      { binding: 1, name: 'kv', access: 'read_write' },
+      { binding: 2, name: 'params', access: 'uniform' },
     ],
-    constants: (d) => ({ H: d.H, HD: d.HD, N: d.NP }),
-    grid: (d) => GRID.attention(d.T, d.H),
-    cost: { flops: 'H·T²·(4·HD + 4)', bytes: '4·(3·T·D + H·T² + T·D)' },
-    // scores: array<f32, N> for a whole row, and red: array<f32, 64> (see attention.wgsl)
-    workgroupBytes: (d) => 4 * d.NP + 4 * 64,
-    unsupported: (d) => (d.HD % 4 === 0 ? undefined : `head dim ${d.HD} is not a multiple of 4, which the attention kernel needs`),
+    constants: (d) => ({ D: d.D }),
+    grid: (d) => GRID.elements(d.T * 2 * d.D),
+    cost: { flops: '0', bytes: '4·(4·T·D)' },
   },
+  /** gelu_new alone (runs that edit the pre-activation h.l.mlp.c_fc) */
+  gelu: {
+    shader: 'gelu',
+    defines: {},
+    bindings: [
+      { binding: 0, name: 'x', access: 'read' },
+      { binding: 1, name: 'y', access: 'read_write' },
+      { binding: 2, name: 'params', access: 'uniform' },
+    ],
+    constants: (d) => ({ W: d.W }),
+    grid: (d) => GRID.elements(d.T * d.W),
+    cost: { flops: '10·T·W', bytes: '4·(2·T·W)' },
+  },
+  /** the next token from the last row's logits, greedy or sampled (generation) */
+  sample: {
+    shader: 'sample',
+    defines: {},
+    bindings: [
+      { binding: 0, name: 'logits', access: 'read' },
+      { binding: 1, name: 'scratch', access: 'read_write' },
+      { binding: 2, name: 'ids', access: 'read_write' },
+      { binding: 3, name: 'out', access: 'read_write' },
+      { binding: 4, name: 'params', access: 'uniform' },
+    ],
+    constants: () => ({}),
+    grid: () => [1, 1, 1],
+    // greedy: two passes over the row; sampling adds up to 64 passes for the top-k and top-p searches
+    cost: { flops: '2·V', bytes: '4·(2·V)' },
+  },
+  /** an edit of a tap point (src/engine/edits.ts) */
+  edit: edit(false),
+  /** an edit of a point a fused kernel already added into the residual stream: the change follows */
+  edit_mirror: edit(true),
   /** y = x·W + b (attn.c_attn) */
   linear: matmul(plain, '4·(M·K + K·N + M·N + N)'),
   /** y = gelu_new(x·W + b) (mlp.c_fc, the pre-activation fused away) */

@@ -8,10 +8,12 @@ import { openModelSource, type ModelSource } from '../checkpoint/sources.js';
 import { BufferPool, bindGroup, encodeDispatch, type Kernel } from './gpu.js';
 import { KERNELS, compileKernel, kernelKey } from './kernels.js';
 import {
-  activationShapes, allTapNames, checkDeviceLimits, planForward, resolveTaps, tapInfo, tapPoints, tapShape,
-  uniformValues, type Activation, type Dispatch, type Uniform,
+  activationOf, activationShapes, allTapNames, checkDeviceLimits, planForward, resolveTaps, tapInfo, tapPoints, tapShape,
+  samplingValues, uniformValues, UNIFORM_BYTES, type Activation, type Dispatch, type Uniform,
 } from './forward.js';
+import { prepareEdits, type Edit, type PreparedEdit } from './edits.js';
 import { TapResult, type Tensor } from './taps.js';
+import { ENDOFTEXT_ID } from '../tokenizer.js';
 
 export interface LoadOptions {
   device: GPUDevice;
@@ -29,6 +31,11 @@ export interface RunOptions {
   /** Run the whole pass even when the taps end earlier (default: stop after the deepest tap). */
   whole?: boolean;
   /**
+   * Interventions, applied in order on the GPU as the pass runs: each changes the value of a
+   * tap point that flows on (src/engine/edits.ts). A run without edits runs no edit kernel.
+   */
+  edits?: readonly Edit[];
+  /**
    * GPU timestamps for dispatch i of the run (i indexes model.dispatches(T, the same options)):
    * each dispatch has its own compute pass. For profiling (src/profile/profile.ts).
    */
@@ -38,13 +45,53 @@ export interface RunOptions {
 /** A dispatch of the plan, ready to encode. */
 interface Step { kernel: Kernel; group: GPUBindGroup }
 
+/** Mappable buffers for tap points, each holding R rows. */
+interface TapBuffers { R: number; buffers: Map<string, GPUBuffer> }
+
+export interface GenerateOptions {
+  /** New tokens at most (the sequence never passes n_positions + 1 tokens). */
+  maxNewTokens: number;
+  /** 0: greedy (argmax). Default 1. Hugging Face's meaning: logits / temperature. */
+  temperature?: number;
+  /** Keep the k most likely tokens (ties kept); 0: off. Default 50, as Hugging Face's generate(). */
+  topK?: number;
+  /** Keep the most likely tokens whose probabilities sum to top_p. Default 1 (off). */
+  topP?: number;
+  /** Seed of the sampling's random numbers: the same seed gives the same tokens. Default: random (in the result). */
+  seed?: number;
+  /** Token ids that end the generation (kept in the result). Default [50256] (<|endoftext|>); [] or false: none. */
+  stop?: readonly number[] | false;
+  /** Taps over every position run (rows from the step that computed them). */
+  taps?: readonly string[] | 'all';
+  /** Edits, applied at every step (patch sources must have the prompt's length). */
+  edits?: readonly Edit[];
+  /** Called with each new token as it comes; return false to stop. */
+  onToken?: (id: number, index: number) => void | boolean;
+  /** Stops between steps when aborted. */
+  signal?: AbortSignal;
+}
+
+export interface GenerateResult {
+  /** The prompt and the new tokens. */
+  ids: Uint32Array;
+  newIds: number[];
+  /** The asked-for taps over every position run: all of `ids` when it fits in n_positions. */
+  taps: TapResult;
+  seed: number;
+  /** stop: a stop token; length: maxNewTokens; context: n_positions + 1 tokens; aborted: onToken or signal. */
+  reason: 'stop' | 'length' | 'context' | 'aborted';
+}
+
 export class GPT2 {
-  /** Activation and uniform buffers for up to `capacity` tokens, reused across runs. */
-  private acts?: { capacity: number; buffers: Map<string, GPUBuffer> };
+  /** Activation and uniform buffers for up to T tokens and TK keys, reused across runs. */
+  private acts?: { T: number; TK: number; buffers: Map<string, GPUBuffer> };
+  /** Each layer's KV cache (kv.{l}), made by the first run that keeps one. */
+  private readonly caches = new Map<string, GPUBuffer>();
   /** Kernels by kernelKey, compiled on first use. */
   private readonly kernels = new Map<string, Promise<Kernel>>();
-  /** Bind groups for the current T, by dispatch label and kernel. */
-  private steps?: { T: number; byKey: Map<string, Step> };
+  private compiling: Promise<unknown> = Promise.resolve();
+  /** Bind groups by dispatch label and kernel, while the activation buffers stay. */
+  private steps?: { byKey: Map<string, Step> };
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
   private lost?: GPUDeviceLostInfo;
@@ -103,8 +150,11 @@ export class GPT2 {
   }
 
   /** The dispatches a run of T tokens with these options makes, in order, with their costs. */
-  dispatches(T: number, opts: Pick<RunOptions, 'taps' | 'whole'> = {}): Dispatch[] {
-    return planForward(this.config, T, { points: tapPoints(this.config, resolveTaps(this.config, opts.taps ?? [])), whole: opts.whole });
+  dispatches(T: number, opts: Pick<RunOptions, 'taps' | 'whole' | 'edits'> = {}): Dispatch[] {
+    const edits = prepareEdits(this.config, opts.edits ?? [], T);
+    return planForward(this.config, T, {
+      points: tapPoints(this.config, resolveTaps(this.config, opts.taps ?? [])), whole: opts.whole, edits: edits.map((e) => e.point),
+    });
   }
 
   /** Frees every GPU buffer this model made. The device stays the caller's. */
@@ -113,6 +163,7 @@ export class GPT2 {
     this.device.removeEventListener('uncapturederror', this.onUncaptured);
     this.pool.destroyAll();
     this.acts = undefined;
+    this.caches.clear();
     this.steps = undefined;
   }
 
@@ -140,34 +191,69 @@ export class GPT2 {
     const key = kernelKey(decl, d.dims);
     let k = this.kernels.get(key);
     if (!k) {
-      k = compileKernel(this.device, decl, d.dims);
+      // One at a time: each compiles inside its own error scopes, which a device keeps as one stack.
+      k = this.compiling.then(() => compileKernel(this.device, decl, d.dims));
+      this.compiling = k.catch(() => undefined);
       this.kernels.set(key, k);
       k.catch(() => this.kernels.delete(key));
     }
     return k;
   }
 
-  /** Pipelines and bind groups for the plan's dispatches (cached while T stays the same). */
-  private async prepare(T: number, plan: Dispatch[]): Promise<Step[]> {
-    const buffers = this.activations(T);
-    if (this.steps?.T !== T) this.steps = { T, byKey: new Map() };
+  /**
+   * Pipelines and bind groups for the plan's dispatches. Bind groups are kept while the
+   * activation buffers stay (they depend on no T: sizes travel in the uniforms); an edit's are
+   * made for its run (`extra` holds its buffers).
+   */
+  private async prepare(plan: Dispatch[], T: number, TK: number, extra = new Map<string, GPUBuffer>()): Promise<Step[]> {
+    const buffers = this.activations(T, TK);
+    if (!this.steps) this.steps = { byKey: new Map() };
     const cache = this.steps.byKey;
     return Promise.all(plan.map(async (d) => {
       const key = `${d.label} ${d.kernel}`;
-      let step = cache.get(key);
+      let step = d.edit === undefined ? cache.get(key) : undefined;
       if (!step) {
         const kernel = await this.kernel(d);
         const bound: Record<string, GPUBuffer> = {};
         for (const [binding, name] of Object.entries(d.bind)) {
-          const b = buffers.get(name) ?? this.weights.get(name);
+          const b = buffers.get(name) ?? this.weights.get(name) ?? extra.get(name) ?? this.cache(name);
           if (!b) throw new GPT2TapsError(`internal: ${d.label} binds "${name}", which is no buffer of the model`);
           bound[binding] = b;
         }
         step = { kernel, group: bindGroup(this.device, kernel, bound, d.label) };
-        cache.set(key, step);
+        if (d.edit === undefined) cache.set(key, step);
       }
       return step;
     }));
+  }
+
+  /** A layer's KV cache buffer (kv.{l}), made on first use. */
+  private cache(name: string): GPUBuffer | undefined {
+    if (activationOf(name) !== 'kv') return undefined;
+    let b = this.caches.get(name);
+    if (!b) {
+      const shape = activationShapes(this.config, 1).kv;
+      b = this.pool.create(name, 4 * shape.reduce((x, y) => x * y, 1), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+      this.caches.set(name, b);
+    }
+    return b;
+  }
+
+  /** The per-run buffers of prepared edits, by the names the plan binds (edit.{i}.sel, .data, .params). */
+  private editBuffers(edits: PreparedEdit[], plan: Dispatch[], T: number, p0: number): Map<string, GPUBuffer> {
+    const m = new Map<string, GPUBuffer>();
+    for (const d of plan) {
+      if (d.edit === undefined) continue;
+      const e = edits[d.edit], i = d.edit;
+      if (!m.has(`edit.${i}.sel`)) {
+        m.set(`edit.${i}.sel`, this.pool.upload(`edit ${i} sel`, new Uint32Array(e.sel.buffer)));
+        m.set(`edit.${i}.data`, this.pool.upload(`edit ${i} data`, e.data));
+      }
+      const params = this.pool.create(`edit ${i} params`, 48, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+      this.device.queue.writeBuffer(params, 0, e.params(T, p0, d.grid[0]));
+      m.set(`edit.${i}.params`, params);
+    }
+    return m;
   }
 
   private async runNow(ids: ArrayLike<number>, opts: RunOptions): Promise<TapResult> {
@@ -176,47 +262,182 @@ export class GPT2 {
     const T = input.length;
     const names = resolveTaps(this.config, opts.taps ?? []);
     const points = tapPoints(this.config, names);
-    const tapBuffers = new Map<string, GPUBuffer>();
-    const bytes = (point: string) => 4 * tapShape(this.config, point, T).reduce((a, b) => a * b, 1);
+    const edits = prepareEdits(this.config, opts.edits ?? [], T);
+    const taps = this.tapBuffers(points, T);
+    return this.guard(names.length, T, async () => {
+      try {
+        const plan = planForward(this.config, T, { points, whole: opts.whole, edits: edits.map((e) => e.point) });
+        await this.pass(plan, edits, { T, p0: 0, ids: input, taps, timestampWrites: opts.timestampWrites });
+        const read = await this.readTaps(taps, T);
+        return new TapResult(this.config, input, names.map((n) => [n, this.tensor(n, T, read)]));
+      } finally {
+        for (const b of taps.buffers.values()) this.pool.destroy(b);
+      }
+    });
+  }
+
+  /**
+   * Generates up to maxNewTokens tokens after `prompt` with a KV cache: the prompt runs once,
+   * then each step runs only its new token. Sampling runs on the GPU; each step reads back one id
+   * (and copies the asked-for taps into their rows). Queued like run().
+   */
+  generate(prompt: ArrayLike<number>, opts: GenerateOptions): Promise<GenerateResult> {
+    const result = this.queue.then(() => this.generateNow(prompt, opts));
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private async generateNow(prompt: ArrayLike<number>, opts: GenerateOptions): Promise<GenerateResult> {
+    this.checkUsable();
+    const c = this.config, NP = c.n_positions;
+    const input = this.checkIds(prompt);
+    const P = input.length;
+    const s = checkSampling(opts, c.vocab_size);
+    // The last token is chosen from a full context and never fed back: up to NP + 1 tokens in all.
+    const maxNew = Math.min(s.maxNewTokens, NP + 1 - P);
+    const R = Math.min(P + maxNew, NP); // the positions that can run
+    const names = resolveTaps(c, opts.taps ?? []);
+    const points = tapPoints(c, names);
+    const edits = prepareEdits(c, opts.edits ?? [], R, P);
+    const rng = mulberry32(s.seed);
+    const taps = this.tapBuffers(points, R);
+    const readId = this.pool.create('next id', 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const newIds: number[] = [];
+    let reason: GenerateResult['reason'] = 'length';
+    return this.guard(names.length, R, async () => {
+      try {
+        this.activations(P, R); // sized once for the whole generation
+        // One pass over T tokens at positions p0..; `sample` picks the next token after it.
+        const step = async (T: number, p0: number, ids: Uint32Array | undefined, sample: boolean): Promise<number> => {
+          const plan = planForward(c, T, { points, edits: edits.map((e) => e.point), cache: { p0 }, sample, whole: true });
+          const sampling = samplingValues(c, T, { greedy: s.temperature === 0, temperature: s.temperature || 1, topK: s.topK, topP: s.topP, u: rng() });
+          await this.pass(plan, edits, { T, p0, ids, taps, sampling, readId: sample ? readId : undefined });
+          if (!sample) return -1;
+          await readId.mapAsync(GPUMapMode.READ);
+          const id = new Uint32Array(readId.getMappedRange(0, 4))[0];
+          readId.unmap();
+          return id;
+        };
+        let next = maxNew > 0 ? await step(P, 0, input, true) : -1;
+        while (next >= 0) {
+          newIds.push(next);
+          if (opts.onToken?.(next, newIds.length - 1) === false) { reason = 'aborted'; break; }
+          if (s.stop.includes(next)) { reason = 'stop'; break; }
+          if (newIds.length === maxNew) { reason = newIds.length < s.maxNewTokens ? 'context' : 'length'; break; }
+          if (opts.signal?.aborted) { reason = 'aborted'; break; }
+          next = await step(1, P + newIds.length - 1, undefined, true);
+        }
+        // With taps, the last token runs too when it fits, so the taps cover the whole sequence.
+        const last = P + newIds.length - 1;
+        let run = newIds.length > 0 ? last : P;
+        if (points.length > 0 && newIds.length > 0 && last < NP) { await step(1, last, undefined, false); run = last + 1; }
+        const ids = Uint32Array.from([...input, ...newIds]);
+        const read = await this.readTaps(taps, run);
+        return {
+          ids, newIds, seed: s.seed, reason,
+          taps: new TapResult(c, ids.slice(0, run), names.map((n) => [n, this.tensor(n, run, read)])),
+        };
+      } finally {
+        for (const b of [...taps.buffers.values(), readId]) this.pool.destroy(b);
+      }
+    });
+  }
+
+  /** Runs `fn` and turns what goes wrong on the GPU into errors that say what happened. */
+  private async guard<R>(taps: number, T: number, fn: () => Promise<R>): Promise<R> {
     try {
-      this.device.pushErrorScope('out-of-memory');
-      this.device.pushErrorScope('validation');
-      const plan = planForward(this.config, T, { points, whole: opts.whole });
-      const steps = await this.prepare(T, plan);
-      for (const p of points) tapBuffers.set(p, this.pool.create(`tap ${p}`, bytes(p), GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
-      const buffers = this.acts!.buffers;
-      this.device.queue.writeBuffer(buffers.get('ids')!, 0, input.buffer, input.byteOffset, input.byteLength);
-      for (const [name, values] of Object.entries(uniformValues(this.config, T))) this.device.queue.writeBuffer(buffers.get(name)!, 0, values);
-      const encoder = this.device.createCommandEncoder({ label: 'gpt2 forward' });
-      plan.forEach((d, i) => {
-        encodeDispatch(encoder, steps[i].kernel, steps[i].group, d.grid, d.label, opts.timestampWrites?.(i));
-        for (const t of d.taps) encoder.copyBufferToBuffer(buffers.get(t.buffer)!, 0, tapBuffers.get(t.name)!, 0, bytes(t.name));
-      });
-      this.device.queue.submit([encoder.finish()]);
-      const invalid = await this.device.popErrorScope();
-      const oom = await this.device.popErrorScope();
-      if (invalid) throw new GPT2TapsError(`GPU validation error during the forward pass: ${invalid.message}`);
-      if (oom) throw new GPT2TapsError(`the GPU ran out of memory for T=${T} with ${names.length} taps: ${oom.message}`, 'ask for fewer taps or fewer tokens');
-      const read = new Map<string, Float32Array>();
-      await Promise.all(points.map(async (p) => {
-        const b = tapBuffers.get(p)!;
-        await b.mapAsync(GPUMapMode.READ);
-        read.set(p, new Float32Array(b.getMappedRange(0, bytes(p)).slice(0)));
-        b.unmap();
-      }));
+      const r = await fn();
       if (this.lost) this.checkUsable(); // a lost device may still resolve mapAsync with garbage
       const uncaptured = this.uncaptured.splice(0);
       if (uncaptured.length > 0) throw new GPT2TapsError(`uncaptured GPU error on this device: ${uncaptured.join('; ')}`);
-      return new TapResult(this.config, input, names.map((n) => [n, this.tensor(n, T, read)]));
+      return r;
     } catch (e) {
       // A device lost mid-run makes mapAsync reject with a bare AbortError; say what happened.
       await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 0))]);
       this.checkUsable();
       if (e instanceof GPT2TapsError) throw e;
-      throw new GPT2TapsError(`the forward pass failed: ${(e as Error).message}`);
-    } finally {
-      for (const b of tapBuffers.values()) this.pool.destroy(b);
+      throw new GPT2TapsError(`the forward pass failed (T=${T}, ${taps} taps): ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * One pass on the GPU: the plan's dispatches for T tokens at positions p0.., each followed by
+   * its tap copies into rows p0.. of the tap buffers, inside error scopes.
+   */
+  private async pass(plan: Dispatch[], edits: PreparedEdit[], a: {
+    T: number; p0: number; ids?: Uint32Array; taps: TapBuffers; sampling?: ArrayBuffer; readId?: GPUBuffer;
+    timestampWrites?: (i: number) => GPUComputePassTimestampWrites | undefined;
+  }): Promise<void> {
+    const { T, p0 } = a;
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    const editBuffers = this.editBuffers(edits, plan, T, p0);
+    try {
+      const steps = await this.prepare(plan, T, p0 + T, editBuffers);
+      const buffers = this.acts!.buffers;
+      if (a.ids) this.device.queue.writeBuffer(buffers.get('ids')!, 0, a.ids.buffer, a.ids.byteOffset, a.ids.byteLength);
+      for (const [name, values] of Object.entries(uniformValues(this.config, T, p0))) this.device.queue.writeBuffer(buffers.get(name)!, 0, values);
+      if (a.sampling) this.device.queue.writeBuffer(buffers.get('sampling')!, 0, a.sampling);
+      const encoder = this.device.createCommandEncoder({ label: 'gpt2 forward' });
+      plan.forEach((d, i) => {
+        encodeDispatch(encoder, steps[i].kernel, steps[i].group, d.grid, d.label, a.timestampWrites?.(i));
+        for (const t of d.taps) this.copyTap(encoder, buffers.get(t.buffer)!, t.name, a.taps, T, p0);
+      });
+      if (a.readId) encoder.copyBufferToBuffer(buffers.get('next')!, 0, a.readId, 0, 16);
+      this.device.queue.submit([encoder.finish()]);
+    } finally {
+      const invalid = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      for (const b of editBuffers.values()) this.pool.destroy(b);
+      if (invalid) throw new GPT2TapsError(`GPU validation error during the forward pass: ${invalid.message}`);
+      if (oom) throw new GPT2TapsError(`the GPU ran out of memory for T=${T}: ${oom.message}`, 'ask for fewer taps or fewer tokens');
+    }
+  }
+
+  /** Mappable buffers for the points, each holding R rows (attentions: [H, R, R]). */
+  private tapBuffers(points: string[], R: number): TapBuffers {
+    const buffers = new Map<string, GPUBuffer>();
+    for (const p of points) {
+      const bytes = 4 * tapShape(this.config, p, R).reduce((a, b) => a * b, 1);
+      buffers.set(p, this.pool.create(`tap ${p}`, bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+    }
+    return { R, buffers };
+  }
+
+  /**
+   * Copies a point's value for T rows at positions p0.. into its tap buffer of R rows. [T, W]
+   * points land at row p0; attentions [H, T, TK] row by row into [H, R, R] (one copy when the
+   * layouts agree, as in a plain run).
+   */
+  private copyTap(encoder: GPUCommandEncoder, src: GPUBuffer, point: string, taps: TapBuffers, T: number, p0: number): void {
+    const dst = taps.buffers.get(point)!;
+    const shape = tapShape(this.config, point, T);
+    if (shape.length === 2) {
+      encoder.copyBufferToBuffer(src, 0, dst, 4 * p0 * shape[1], 4 * T * shape[1]);
+      return;
+    }
+    const [H] = shape, TK = p0 + T, R = taps.R;
+    if (p0 === 0 && T === R) { encoder.copyBufferToBuffer(src, 0, dst, 0, 4 * H * T * T); return; }
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < T; t++) encoder.copyBufferToBuffer(src, 4 * (h * T + t) * TK, dst, 4 * ((h * R + p0 + t) * R), 4 * TK);
+    }
+  }
+
+  /** The tap buffers read back, keeping the first `rows` rows (attentions: [H, rows, rows]). */
+  private async readTaps(taps: TapBuffers, rows: number): Promise<Map<string, Float32Array>> {
+    const read = new Map<string, Float32Array>();
+    await Promise.all([...taps.buffers].map(async ([p, b]) => {
+      await b.mapAsync(GPUMapMode.READ);
+      const all = new Float32Array(b.getMappedRange().slice(0));
+      b.unmap();
+      const full = tapShape(this.config, p, taps.R);
+      if (full.length === 2) { read.set(p, all.slice(0, rows * full[1])); return; }
+      const [H, R] = full;
+      const out = new Float32Array(H * rows * rows);
+      for (let h = 0; h < H; h++) for (let t = 0; t < rows; t++) out.set(all.subarray((h * R + t) * R, (h * R + t) * R + rows), (h * rows + t) * rows);
+      read.set(p, out);
+    }));
+    return read;
   }
 
   /** A tap's tensor from the points read back: the point itself, or the columns a view carves from it. */
@@ -241,23 +462,57 @@ export class GPT2 {
     }
   }
 
-  /** The activation buffers (ACTIVATIONS) and uniforms for T tokens; grown when T exceeds what they hold. */
-  private activations(T: number): Map<string, GPUBuffer> {
+  /**
+   * The activation buffers (ACTIVATIONS, but the per-layer KV caches) and uniforms for T tokens
+   * and TK keys; made again, larger, when a run needs more than they hold.
+   */
+  private activations(T: number, TK: number): Map<string, GPUBuffer> {
     this.checkUsable();
-    if (this.acts && this.acts.capacity >= T) return this.acts.buffers;
+    if (this.acts && this.acts.T >= T && this.acts.TK >= TK) return this.acts.buffers;
+    T = Math.max(T, this.acts?.T ?? 0);
+    TK = Math.max(TK, this.acts?.TK ?? 0);
     if (this.acts) for (const b of this.acts.buffers.values()) this.pool.destroy(b);
     this.steps = undefined;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     const buffers = new Map<string, GPUBuffer>();
-    for (const [name, shape] of Object.entries(activationShapes(this.config, T)) as [Activation, number[]][]) {
-      buffers.set(name, this.pool.create(name, 4 * shape.reduce((a, b) => a * b, 1), usage));
+    for (const [name, shape] of Object.entries(activationShapes(this.config, T, TK)) as [Activation, number[]][]) {
+      if (name !== 'kv') buffers.set(name, this.pool.create(name, 4 * shape.reduce((a, b) => a * b, 1), usage));
     }
-    for (const name of Object.keys(uniformValues(this.config, T)) as Uniform[]) {
-      buffers.set(name, this.pool.create(name, 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
+    for (const [name, bytes] of Object.entries(UNIFORM_BYTES) as [Uniform, number][]) {
+      buffers.set(name, this.pool.create(name, bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST));
     }
-    this.acts = { capacity: T, buffers };
+    this.acts = { T, TK, buffers };
     return buffers;
   }
+}
+
+/** Checks the sampling options, with Hugging Face's defaults filled in. */
+function checkSampling(o: GenerateOptions, V: number) {
+  const fail = (why: string): never => { throw new GPT2TapsError(`generate: ${why}`); };
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) fail(`maxNewTokens must be an integer >= 1, got ${o.maxNewTokens}`);
+  const temperature = o.temperature ?? 1;
+  if (!(Number.isFinite(temperature) && temperature >= 0)) fail(`temperature must be a number >= 0 (0: greedy), got ${o.temperature}`);
+  const topK = o.topK ?? 50;
+  if (!Number.isInteger(topK) || topK < 0) fail(`topK must be an integer >= 0 (0: off), got ${o.topK}`);
+  const topP = o.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) fail(`topP must be in (0, 1], got ${o.topP}`);
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) fail(`seed must be an integer in [0, 2^32), got ${o.seed}`);
+  const stop = o.stop === false ? [] : [...(o.stop ?? [ENDOFTEXT_ID])];
+  if (!stop.every((id) => Number.isInteger(id) && id >= 0 && id < V)) fail(`stop must be token ids in [0, ${V}), got ${JSON.stringify(o.stop)}`);
+  return { maxNewTokens: o.maxNewTokens, temperature, topK: Math.min(topK, V), topP, seed, stop };
+}
+
+/** Mulberry32: a small seeded generator of uniform numbers in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
 }
 
 async function uploadWeights(pool: BufferPool, ckpt: Checkpoint,

@@ -94,10 +94,10 @@ export function runnerDir(): string {
  */
 export async function withRunnerPage<T>(model: string, log: (line: string) => void,
   fn: (page: Page, ctx: { modelUrl: string; version: string }) => Promise<T>,
-  onPost?: (path: string, body: Buffer) => void): Promise<T> {
+  onPost?: (path: string, body: Buffer) => void, mounts: Record<string, string> = {}): Promise<T> {
   const isUrl = /^https?:\/\//.test(model);
   const { chromium } = await loadPlaywright();
-  const server = await serve({ mounts: { '/': runnerDir(), ...(isUrl ? {} : modelMounts(model)) }, onPost });
+  const server = await serve({ mounts: { '/': runnerDir(), ...(isUrl ? {} : modelMounts(model)), ...mounts }, onPost });
   try {
     const browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
     try {
@@ -114,18 +114,35 @@ export async function withRunnerPage<T>(model: string, log: (line: string) => vo
   }
 }
 
+export interface BrowserRunOptions {
+  taps: readonly string[] | 'all';
+  truncate?: boolean;
+  /** Edits as JSON (src/engine/edits.ts); a patch's `from` is the path of a taps file, served to the page. */
+  edits?: readonly Record<string, unknown>[];
+}
+
 /** Runs the model on `ids` in headless Chromium and returns the taps as a safetensors file. */
-export async function browserRun(model: string, ids: number[], taps: readonly string[] | 'all',
-  log: (line: string) => void = () => {}, truncate = false): Promise<BrowserRun> {
+export async function browserRun(model: string, ids: number[], opts: BrowserRunOptions,
+  log: (line: string) => void = () => {}): Promise<BrowserRun> {
   let result: Buffer | undefined;
+  // Patch sources travel as files: edit i's `from` is served at /patch/<i>.safetensors.
+  const mounts: Record<string, string> = {};
+  const edits = (opts.edits ?? []).map((e, i) => {
+    if (typeof e.from !== 'string') return e;
+    mounts[`/patch/${i}.safetensors`] = resolve(e.from);
+    return { ...e, from: `/patch/${i}.safetensors` };
+  });
+  const { taps, truncate = false } = opts;
   return withRunnerPage(model, log, async (page, { modelUrl }) => {
     log('running in headless Chromium');
-    const info = await page.evaluate(async ({ modelUrl, ids, taps, truncate }) => {
+    const info = await page.evaluate(async ({ modelUrl, ids, taps, truncate, edits }) => {
       const g = (window as unknown as { gpt2taps: typeof import('../index.js') }).gpt2taps;
       const device = await g.browserDevice();
       try {
         const m = await g.GPT2.load(modelUrl, { device, checkFinite: true });
-        const out = await m.run(ids, { taps, truncate });
+        const withSources = await Promise.all(edits.map(async (e) => (typeof e.from === 'string'
+          ? { ...e, from: await g.tapFileSource(new Uint8Array(await (await fetch(e.from)).arrayBuffer()), e.from) } : e)));
+        const out = await m.run(ids, { taps, truncate, edits: withSources as unknown as import('../index.js').Edit[] });
         const res = await fetch('/result', { method: 'POST', body: g.tapsToSafetensors(out) as Uint8Array<ArrayBuffer> });
         if (!res.ok) throw new Error(`posting the result failed: ${res.status}`);
         m.dispose();
@@ -135,9 +152,9 @@ export async function browserRun(model: string, ids: number[], taps: readonly st
       } finally {
         device.destroy();
       }
-    }, { modelUrl, ids, taps, truncate });
+    }, { modelUrl, ids, taps, truncate, edits });
     if ('error' in info) throw new GPT2TapsError(`browser backend: ${info.error}`);
     if (!result) throw new GPT2TapsError('browser backend: the page returned no result');
     return { ...info, file: new Uint8Array(result.buffer, result.byteOffset, result.byteLength) };
-  }, (path, body) => { if (path === '/result') result = body; });
+  }, (path, body) => { if (path === '/result') result = body; }, mounts);
 }

@@ -54,7 +54,7 @@ async function dispatch(kernel: Kernel, inputs: Record<string, Float32Array | Ui
   for (const [name, floats] of Object.entries(outputs)) {
     if (!buffers[name]) buffers[name] = pool.create(name, floats * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
   }
-  buffers.params = pool.upload('params', new Uint32Array([T, KS, 0, 0]), GPUBufferUsage.UNIFORM);
+  buffers.params = pool.upload("params", new Uint32Array([T, KS, 0, T]), GPUBufferUsage.UNIFORM); // { T, KS, P0, TK }
   const encoder = device.createCommandEncoder();
   encodeDispatch(encoder, kernel, bindGroup(device, kernel, buffers), grid, kernel.name);
   const reads: Record<string, GPUBuffer> = {};
