@@ -49,11 +49,19 @@ export function activationOf(name: string): Activation | undefined {
  * Uniform buffers (16 bytes each) and the values a run of T tokens at positions P0.. writes:
  * { T (or M), KS, P0, TK = P0 + T }.
  */
-export function uniformValues(c: GPT2Config, T: number, p0 = 0): Record<'params' | 'paramsSplit', Uint32Array<ArrayBuffer>> {
+export function uniformValues(c: GPT2Config, T: number, p0 = 0, matvec = false): Record<'params' | 'paramsSplit', Uint32Array<ArrayBuffer>> {
   return {
     params: new Uint32Array([T, 1, p0, p0 + T]),
-    paramsSplit: new Uint32Array([T, splitK(T, c.n_embd, c.n_embd), p0, p0 + T]), // both c_proj: the split of K = D
+    paramsSplit: new Uint32Array([T, cProjSplit(c, T, matvec), p0, p0 + T]),
   };
+}
+
+/**
+ * The slices both c_proj layers split K into (the split of K = D). A single row run by the
+ * matrix-vector variants needs no split.
+ */
+export function cProjSplit(c: GPT2Config, T: number, matvec = false): number {
+  return T === 1 && matvec ? 1 : splitK(T, c.n_embd, c.n_embd);
 }
 
 /** The sample kernel's uniform (shaders/sample.wgsl Params): written by each generation step. */
@@ -119,6 +127,8 @@ export interface ForwardOptions {
   cache?: { p0: number };
   /** Choose the next token from the last row's logits (generation). */
   sample?: boolean;
+  /** Run a single row (T = 1) with the matrix-vector variants (chosen per device: src/profile/tune.ts). */
+  matvec?: boolean;
 }
 
 /** The forward pass for T tokens, op by op, top to bottom. */
@@ -126,7 +136,9 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
   const { n_layer: L, n_head: H, n_embd: D, vocab_size: V } = c;
   const HD = D / H, EPS = c.layer_norm_epsilon, NP = c.n_positions;
   const TK = (opts.cache?.p0 ?? 0) + T;
-  const KS = splitK(T, D, D);
+  const KS = cProjSplit(c, T, opts.matvec);
+  const mm = (k: 'linear' | 'linear_gelu' | 'linear_gelu_pre' | 'linear_residual' | 'lm_head'): KernelName =>
+    (T === 1 && opts.matvec ? `${k}_1` : k);
   const ops: OpDecl[] = [];
   const op = (label: string, kernel: KernelName, bind: Record<string, string>, dims: Symbols, points: PointDecl[] = [],
     tapped?: OpDecl['tapped']) => ops.push({ label, kernel, bind, dims, points, ...(tapped ? { tapped } : {}) });
@@ -143,7 +155,7 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
   const cProj = (label: string, input: Activation, K: number, points: PointDecl[]) => {
     const wb = { w: `${label}.weight`, b: `${label}.bias`, r: 'x' };
     points[0].addedTo = 'x';
-    if (KS === 1) return op(label, 'linear_residual', { x: input, y: 'delta', params: 'params', ...wb }, { M: T, K, N: D, KS }, points);
+    if (KS === 1) return op(label, mm('linear_residual'), { x: input, y: 'delta', params: 'params', ...wb }, { M: T, K, N: D, KS }, points);
     op(label, 'linear_residual_split', { x: input, y: 'partial', params: 'paramsSplit', ...wb }, { M: T, K, N: D, KS });
     op(`${label}.reduce`, 'splitk_reduce', { p: 'partial', b: wb.b, y: 'delta', r: 'x', params: 'paramsSplit' }, { M: T, N: D, KS }, points);
   };
@@ -158,7 +170,7 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
     const p = `h.${l}`, b = `blocks.${l}`;
     layernorm(`${p}.ln_1`, [{ name: `${p}.ln_1`, buffer: 'ln', meaning: 'LayerNorm before attention',
       aliases: [`${p}.attn.input`, `${p}.attn.c_attn.input`, `${b}.ln1.hook_normalized`] }]);
-    op(`${p}.attn.c_attn`, 'linear', { x: 'ln', w: `${p}.attn.c_attn.weight`, b: `${p}.attn.c_attn.bias`, y: 'qkv', params: 'params' },
+    op(`${p}.attn.c_attn`, mm('linear'), { x: 'ln', w: `${p}.attn.c_attn.weight`, b: `${p}.attn.c_attn.bias`, y: 'qkv', params: 'params' },
       { M: T, K: D, N: 3 * D, KS: 1 }, [{
         name: `${p}.attn.c_attn`, buffer: 'qkv', meaning: 'q | k | v, bias included, before the split into heads',
         views: [
@@ -200,10 +212,10 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
     const actPoint: PointDecl = { name: `${p}.mlp.act`, buffer: 'act', meaning: 'gelu_new of c_fc: the MLP neurons',
       aliases: [`${p}.mlp.c_proj.input`, `${b}.mlp.hook_post`] };
     ops.push({
-      label: `${p}.mlp.c_fc`, kernel: 'linear_gelu', bind: { ...fcW, y: 'act' }, dims: fcDims, points: [prePoint, actPoint],
-      tapped: { kernel: 'linear_gelu_pre', bind: { pre: 'pre' } },
+      label: `${p}.mlp.c_fc`, kernel: mm('linear_gelu'), bind: { ...fcW, y: 'act' }, dims: fcDims, points: [prePoint, actPoint],
+      tapped: { kernel: mm('linear_gelu_pre'), bind: { pre: 'pre' } },
       unfused: { when: [prePoint.name], ops: [
-        { label: `${p}.mlp.c_fc`, kernel: 'linear', bind: { ...fcW, y: 'pre' }, dims: fcDims, points: [unfusedPre] },
+        { label: `${p}.mlp.c_fc`, kernel: mm('linear'), bind: { ...fcW, y: 'pre' }, dims: fcDims, points: [unfusedPre] },
         { label: `${p}.mlp.act`, kernel: 'gelu', bind: { x: 'pre', y: 'act', params: 'params' }, dims: { T, W: 4 * D }, points: [actPoint] },
       ] },
     });
@@ -220,7 +232,7 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
     { name: 'ln_f', buffer: 'ln', meaning: 'the final LayerNorm', aliases: ['lm_head.input', 'ln_final.hook_normalized'] },
     { name: `hidden_states.${L}`, buffer: 'ln', meaning: 'the last hidden state: ln_f applied, as in Hugging Face' },
   ]);
-  op('lm_head', 'lm_head', { x: 'ln', w: lmHeadWeight(c), y: 'logits', params: 'params' }, { M: T, K: D, N: V, KS: 1 },
+  op('lm_head', mm('lm_head'), { x: 'ln', w: lmHeadWeight(c), y: 'logits', params: 'params' }, { M: T, K: D, N: V, KS: 1 },
     [{ name: 'logits', buffer: 'logits', meaning: `ln_f(x) · ${lmHeadWeight(c)}ᵀ` }]);
   if (opts.sample) op('sample', 'sample', { logits: 'logits', scratch: 'scratch', ids: 'ids', out: 'next', params: 'sampling' }, { V });
   return ops;
@@ -318,7 +330,9 @@ function catalogue(c: GPT2Config) {
     const taps: TapInfo[] = [];
     for (const op of forwardOps(c, 1)) {
       for (const p of op.points) {
-        taps.push({ name: p.name, shape: [...ACTIVATIONS[p.buffer].shape], meaning: p.meaning, aliases: p.aliases ?? [], point: p.name });
+        // a tap covers the rows of a whole sequence: its keys (TK) are its rows (T)
+        const shape = ACTIVATIONS[p.buffer].shape.map((f) => (f === 'TK' ? 'T' : f));
+        taps.push({ name: p.name, shape, meaning: p.meaning, aliases: p.aliases ?? [], point: p.name });
         for (const v of p.views ?? []) taps.push({ name: v.name, shape: ['T', 'H', 'HD'], meaning: v.meaning, aliases: [], point: p.name, first: v.first });
       }
     }

@@ -7,6 +7,7 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import embeddingWGSL from '../../shaders/embedding.wgsl';
 import layernormWGSL from '../../shaders/layernorm.wgsl';
 import matmulWGSL from '../../shaders/matmul.wgsl';
+import matvecWGSL from '../../shaders/matvec.wgsl';
 import attentionWGSL from '../../shaders/attention.wgsl';
 import splitkReduceWGSL from '../../shaders/splitk_reduce.wgsl';
 import kvStoreWGSL from '../../shaders/kv_store.wgsl';
@@ -21,6 +22,7 @@ export const SOURCES = {
   embedding: embeddingWGSL,
   layernorm: layernormWGSL,
   matmul: matmulWGSL,
+  matvec: matvecWGSL,
   attention: attentionWGSL,
   splitk_reduce: splitkReduceWGSL,
   kv_store: kvStoreWGSL,
@@ -60,6 +62,7 @@ export const GRID = {
   embedding: (T: number, D: number): Grid => [ceil(T * D, 256), 1, 1],
   layernorm: (T: number): Grid => [T, 1, 1],
   matmul: (M: number, N: number, KS = 1): Grid => [ceil(N, 128), ceil(M, 16), KS],
+  matvec: (N: number, transposeB: boolean): Grid => [ceil(N, transposeB ? 8 : 64), 1, 1],
   splitkReduce: (M: number, N: number): Grid => [ceil(M * N, 256), 1, 1],
   attention: (T: number, H: number): Grid => [T, H, 1],
   /** n elements, 256 per workgroup, in rows of at most 65535 workgroups (edit.wgsl's nx). */
@@ -127,6 +130,11 @@ function matmul(v: MatmulVariant, bytes: string): KernelDecl {
     grid: (d) => GRID.matmul(d.M, d.N, d.KS),
     cost: { flops: '2·M·K·N', bytes },
   };
+}
+
+/** The same variant for one row (M = 1): weights read once, coalesced (shaders/matvec.wgsl). */
+function matvec(v: MatmulVariant, bytes: string): KernelDecl {
+  return { ...matmul(v, bytes), shader: 'matvec', grid: (d) => GRID.matvec(d.N, v.transposeB) };
 }
 
 function embedding(parts: boolean): KernelDecl {
@@ -266,7 +274,7 @@ export const KERNELS = {
       { binding: 4, name: 'params', access: 'uniform' },
     ],
     constants: () => ({}),
-    grid: () => [1, 1, 1],
+    grid: (_d) => [1, 1, 1],
     // greedy: two passes over the row; sampling adds up to 64 passes for the top-k and top-p searches
     cost: { flops: '2·V', bytes: '4·(2·V)' },
   },
@@ -300,6 +308,12 @@ export const KERNELS = {
   },
   /** logits = x · Wᵀ, W [V, D] (wte, or an untied lm_head.weight: both are [V, D]) */
   lm_head: matmul({ bias: false, gelu: false, residual: false, transposeB: true }, '4·(M·K + K·N + M·N)'),
+  // The same four epilogues and the LM head for one row (generation steps): matvec.wgsl.
+  linear_1: matvec(plain, '4·(K + K·N + 2·N)'),
+  linear_gelu_1: matvec({ ...plain, gelu: true }, '4·(K + K·N + 2·N)'),
+  linear_gelu_pre_1: matvec({ ...plain, gelu: true, pre: true }, '4·(K + K·N + 3·N)'),
+  linear_residual_1: matvec({ ...plain, residual: true }, '4·(K + K·N + 4·N)'),
+  lm_head_1: matvec({ bias: false, gelu: false, residual: false, transposeB: true }, '4·(K + K·N + N)'),
 } satisfies Record<string, KernelDecl>;
 export type KernelName = keyof typeof KERNELS;
 

@@ -5,14 +5,15 @@ import { GPT2TapsError } from '../errors.js';
 import { paramShapes, type GPT2Config } from './config.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { openModelSource, type ModelSource } from '../checkpoint/sources.js';
-import { BufferPool, bindGroup, encodeDispatch, type Kernel } from './gpu.js';
+import { BufferPool, bindGroup, type Kernel } from './gpu.js';
 import { KERNELS, compileKernel, kernelKey } from './kernels.js';
 import {
   activationOf, activationShapes, allTapNames, checkDeviceLimits, planForward, resolveTaps, tapInfo, tapPoints, tapShape,
-  samplingValues, uniformValues, UNIFORM_BYTES, type Activation, type Dispatch, type Uniform,
+  samplingValues, uniformValues, UNIFORM_BYTES, type Activation, type Dispatch, type PlanOptions, type Uniform,
 } from './forward.js';
 import { prepareEdits, type Edit, type PreparedEdit } from './edits.js';
 import { TapResult, type Tensor } from './taps.js';
+import { matvecFaster } from '../profile/tune.js';
 import { ENDOFTEXT_ID } from '../tokenizer.js';
 
 export interface LoadOptions {
@@ -21,6 +22,8 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number | undefined, what: string) => void;
   /** Refuse weights holding NaN or ±Inf, naming the tensor and index (scans every value). */
   checkFinite?: boolean;
+  /** Run single rows (generation steps) with the matrix-vector variants, or not; default: whichever is faster here, timed at load. */
+  matvec?: boolean;
 }
 
 export interface RunOptions {
@@ -107,6 +110,8 @@ export class GPT2 {
     readonly notes: string[],
     private readonly pool: BufferPool,
     private readonly weights: Map<string, GPUBuffer>,
+    /** Single rows run the matrix-vector variants: measured faster on this device at load. */
+    readonly matvec: boolean,
   ) {
     device.lost.then((info) => { this.lost = info; });
     device.addEventListener('uncapturederror', this.onUncaptured);
@@ -121,11 +126,10 @@ export class GPT2 {
     const pool = new BufferPool(device);
     try {
       const weights = await uploadWeights(pool, ckpt, onProgress);
-      const model = new GPT2(device, ckpt.config, ckpt.notes, pool, weights);
+      const model = new GPT2(device, ckpt.config, ckpt.notes, pool, weights, opts.matvec ?? await matvecFaster(device, ckpt.config));
       // Compile now what a plain run and a run with every tap use, so shader errors show at load.
       const N = ckpt.config.n_positions;
-      await Promise.all([planForward(ckpt.config, 1, { points: allTapNames(ckpt.config) }), planForward(ckpt.config, N)]
-        .flat().map((d) => model.kernel(d)));
+      await Promise.all([model.plan(1, { points: allTapNames(ckpt.config) }), model.plan(N)].flat().map((d) => model.kernel(d)));
       return model;
     } catch (e) {
       pool.destroyAll();
@@ -152,9 +156,14 @@ export class GPT2 {
   /** The dispatches a run of T tokens with these options makes, in order, with their costs. */
   dispatches(T: number, opts: Pick<RunOptions, 'taps' | 'whole' | 'edits'> = {}): Dispatch[] {
     const edits = prepareEdits(this.config, opts.edits ?? [], T);
-    return planForward(this.config, T, {
+    return this.plan(T, {
       points: tapPoints(this.config, resolveTaps(this.config, opts.taps ?? [])), whole: opts.whole, edits: edits.map((e) => e.point),
     });
+  }
+
+  /** The declared forward's plan, with this device's choice of kernel variants. */
+  private plan(T: number, opts: PlanOptions = {}): Dispatch[] {
+    return planForward(this.config, T, { ...opts, matvec: this.matvec });
   }
 
   /** Frees every GPU buffer this model made. The device stays the caller's. */
@@ -266,7 +275,7 @@ export class GPT2 {
     const taps = this.tapBuffers(points, T);
     return this.guard(names.length, T, async () => {
       try {
-        const plan = planForward(this.config, T, { points, whole: opts.whole, edits: edits.map((e) => e.point) });
+        const plan = this.plan(T, { points, whole: opts.whole, edits: edits.map((e) => e.point) });
         await this.pass(plan, edits, { T, p0: 0, ids: input, taps, timestampWrites: opts.timestampWrites });
         const read = await this.readTaps(taps, T);
         return new TapResult(this.config, input, names.map((n) => [n, this.tensor(n, T, read)]));
@@ -309,7 +318,7 @@ export class GPT2 {
         this.activations(P, R); // sized once for the whole generation
         // One pass over T tokens at positions p0..; `sample` picks the next token after it.
         const step = async (T: number, p0: number, ids: Uint32Array | undefined, sample: boolean): Promise<number> => {
-          const plan = planForward(c, T, { points, edits: edits.map((e) => e.point), cache: { p0 }, sample, whole: true });
+          const plan = this.plan(T, { points, edits: edits.map((e) => e.point), cache: { p0 }, sample, whole: true });
           const sampling = samplingValues(c, T, { greedy: s.temperature === 0, temperature: s.temperature || 1, topK: s.topK, topP: s.topP, u: rng() });
           await this.pass(plan, edits, { T, p0, ids, taps, sampling, readId: sample ? readId : undefined });
           if (!sample) return -1;
@@ -376,13 +385,23 @@ export class GPT2 {
       const steps = await this.prepare(plan, T, p0 + T, editBuffers);
       const buffers = this.acts!.buffers;
       if (a.ids) this.device.queue.writeBuffer(buffers.get('ids')!, 0, a.ids.buffer, a.ids.byteOffset, a.ids.byteLength);
-      for (const [name, values] of Object.entries(uniformValues(this.config, T, p0))) this.device.queue.writeBuffer(buffers.get(name)!, 0, values);
+      for (const [name, values] of Object.entries(uniformValues(this.config, T, p0, this.matvec))) this.device.queue.writeBuffer(buffers.get(name)!, 0, values);
       if (a.sampling) this.device.queue.writeBuffer(buffers.get('sampling')!, 0, a.sampling);
+      // Consecutive dispatches share one compute pass; a pass ends where a tap is copied, and a
+      // timed dispatch (profiling) has a pass of its own.
       const encoder = this.device.createCommandEncoder({ label: 'gpt2 forward' });
+      let open: GPUComputePassEncoder | undefined;
       plan.forEach((d, i) => {
-        encodeDispatch(encoder, steps[i].kernel, steps[i].group, d.grid, d.label, a.timestampWrites?.(i));
+        const timestampWrites = a.timestampWrites?.(i);
+        if (timestampWrites) { open?.end(); open = undefined; }
+        open ??= encoder.beginComputePass(timestampWrites ? { label: d.label, timestampWrites } : { label: 'forward' });
+        open.setPipeline(steps[i].kernel.pipeline);
+        open.setBindGroup(0, steps[i].group);
+        open.dispatchWorkgroups(...d.grid);
+        if (timestampWrites || d.taps.length > 0) { open.end(); open = undefined; }
         for (const t of d.taps) this.copyTap(encoder, buffers.get(t.buffer)!, t.name, a.taps, T, p0);
       });
+      open?.end();
       if (a.readId) encoder.copyBufferToBuffer(buffers.get('next')!, 0, a.readId, 0, 16);
       this.device.queue.submit([encoder.finish()]);
     } finally {

@@ -84,6 +84,19 @@ describe('generate() on the Node backend', () => {
     expect(g.newIds).toEqual(Array.from(reference.ints.get('input_ids')!.data.slice(17, 23)));
   });
 
+  it('with the matrix-vector kernels for single rows (the choice on GPUs), the same tokens and taps', async () => {
+    const mv = await GPT2.load(MODEL, { device, matvec: true });
+    try {
+      expect(mv.matvec).toBe(true);
+      expect(mv.dispatches(1).map((d) => d.kernel)).toContain('linear_gelu_1');
+      const g = await mv.generate(prompts.seed, { maxNewTokens: 4, temperature: 0, taps: ['h.1', 'attentions.2', 'logits'] });
+      expect(g.newIds).toEqual(Array.from(reference.ints.get('input_ids')!.data.slice(17, 21)));
+      expectSameTaps(g.taps, await model.run(g.ids, { taps: ['h.1', 'attentions.2', 'logits'] }));
+    } finally {
+      mv.dispose();
+    }
+  }, 120_000);
+
   it('edits apply at every step: a steered generation equals a plain run with the same edit over its sequence', async () => {
     const edits: Edit[] = [
       { at: 'hidden_states.2', op: 'add', vector: Array.from({ length: 128 }, (_, i) => Math.cos(i)), scale: 3 },

@@ -195,6 +195,41 @@ describe('matmul', () => {
     }
   }
 
+  // The one-row variants (matvec.wgsl), as the forward pass uses them at T = 1.
+  const rows: [string, MatmulVariant & { name: keyof typeof KERNELS }][] = [
+    ['linear_1', { name: 'linear_1', bias: true, gelu: false, residual: false, transposeB: false }],
+    ['linear_gelu_pre_1', { name: 'linear_gelu_pre_1', bias: true, gelu: true, residual: false, transposeB: false, pre: true }],
+    ['linear_residual_1', { name: 'linear_residual_1', bias: true, gelu: false, residual: true, transposeB: false }],
+    ['lm_head_1', { name: 'lm_head_1', bias: false, gelu: false, residual: false, transposeB: true }],
+  ];
+  for (const [vname, v] of rows) {
+    for (const [K, N0] of [[96, 288], [128, 132], [768, 68], [128, 389]]) {
+      const N = v.transposeB ? N0 : Math.ceil(N0 / 4) * 4;
+      it(`${vname} (matvec, M = 1): K=${K} N=${N}`, async () => {
+        const x = rand(K, 16, 2), w = rand(K * N, 17, 0.5), b = rand(N, 18), r0 = rand(N, 19);
+        const k = await compileKernel(device, KERNELS[v.name], { K, N });
+        const inputs: Record<string, Float32Array> = { x, w };
+        if (v.bias) inputs.b = b;
+        if (v.residual) inputs.r = r0;
+        const outputs: Record<string, number> = { y: N };
+        if (v.residual) outputs.r = N;
+        if (v.pre) outputs.pre = N;
+        const out = await dispatch(k, inputs, outputs, KERNELS[v.name].grid({ M: 1, K, N, KS: 1 }), 1);
+        const y = new Float64Array(N), r = new Float64Array(N), pre = new Float64Array(N);
+        for (let n = 0; n < N; n++) {
+          let s = v.bias ? b[n] : 0;
+          for (let kk = 0; kk < K; kk++) s += x[kk] * (v.transposeB ? w[n * K + kk] : w[kk * N + n]);
+          pre[n] = s;
+          y[n] = v.gelu ? geluNew(s) : s;
+          r[n] = r0[n] + y[n];
+        }
+        expectClose(out.y, y);
+        if (v.residual) expectClose(out.r, r);
+        if (v.pre) expectClose(out.pre, pre);
+      });
+    }
+  }
+
   for (const [M, K, N, KS] of [[1, 96, 96, 8], [37, 128, 132, 4], [70, 384, 96, 2]]) {
     it(`split-K (${KS} slices) + splitk_reduce: M=${M} K=${K} N=${N}`, async () => {
       const v = { bias: true, gelu: false, residual: true, transposeB: false };
@@ -269,4 +304,87 @@ describe('attention', () => {
       expectClose(out.out, o);
     });
   }
+});
+
+describe('sample', () => {
+  /** The rule of sample.wgsl in float64: temperature, top-k (ties kept), top-p, then the first index past u·Σp. */
+  function sampleRef(logits: Float32Array, o: { temperature: number; topK: number; topP: number; u: number }): number {
+    const V = logits.length;
+    const x = Array.from(logits, (v) => Math.fround(v * Math.fround(1 / o.temperature)));
+    const kth = o.topK > 0 && o.topK < V ? [...x].sort((a, b) => b - a)[o.topK - 1] : -Infinity;
+    const m = Math.max(...x);
+    const p = x.map((v) => (v >= kth ? Math.exp(v - m) : 0));
+    const Z = p.reduce((a, b) => a + b, 0);
+    if (o.topP < 1) {
+      const order = p.map((v, i) => [v, i]).filter(([v]) => v > 0).sort((a, b) => a[0] - b[0]);
+      let cum = 0;
+      for (const [v, i] of order) {
+        cum += v;
+        if (cum <= (1 - o.topP) * Z && v < 1) p[i] = 0; // never the most likely (p = 1 at the max)
+      }
+    }
+    const goal = o.u * p.reduce((a, b) => a + b, 0);
+    let acc = 0;
+    for (let i = 0; i < V; i++) { if (p[i] > 0) { acc += p[i]; if (acc > goal) return i; } }
+    return p.findLastIndex((v) => v > 0);
+  }
+
+  async function sampleGpu(logits: Float32Array, o: { greedy: boolean; temperature: number; topK: number; topP: number; u: number }): Promise<number> {
+    const V = logits.length;
+    const k = await compileKernel(device, KERNELS.sample, {});
+    const params = new ArrayBuffer(32);
+    new Uint32Array(params).set([V, 1, o.topK, o.greedy ? 1 : 0]);
+    new Float32Array(params).set([o.temperature, o.topP, o.u], 4);
+    const rows = new Float32Array(2 * V);
+    rows.set(logits, V); // row 1 is used
+    const buffers = {
+      logits: pool.upload('logits', rows), scratch: pool.create('scratch', 4 * V, GPUBufferUsage.STORAGE),
+      ids: pool.create('ids', 16, GPUBufferUsage.STORAGE), out: pool.create('out', 16, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC),
+      params: pool.upload('params', new Uint32Array(params), GPUBufferUsage.UNIFORM),
+    };
+    const read = pool.create('read', 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const encoder = device.createCommandEncoder();
+    encodeDispatch(encoder, k, bindGroup(device, k, buffers), KERNELS.sample.grid({}), 'sample');
+    encoder.copyBufferToBuffer(buffers.out, 0, read, 0, 16);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const id = new Uint32Array(read.getMappedRange())[0];
+    read.unmap();
+    for (const b of [...Object.values(buffers), read]) pool.destroy(b);
+    return id;
+  }
+
+  const V = 1000;
+  const logits = rand(V, 21, 3);
+
+  it('greedy: the argmax, the lowest index among equal maxima', async () => {
+    const l = logits.slice();
+    l[700] = 9; l[300] = 9; l[301] = 8.5;
+    expect(await sampleGpu(l, { greedy: true, temperature: 1, topK: 0, topP: 1, u: 0.5 })).toBe(300);
+  });
+
+  for (const o of [
+    { temperature: 1, topK: 0, topP: 1, u: 0.37 },
+    { temperature: 0.7, topK: 50, topP: 1, u: 0.91 },
+    { temperature: 1.3, topK: 0, topP: 0.9, u: 0.05 },
+    { temperature: 1, topK: 20, topP: 0.5, u: 0.66 },
+    { temperature: 1, topK: 1, topP: 1, u: 0.99 },
+  ]) {
+    it(`temperature ${o.temperature}, top-k ${o.topK}, top-p ${o.topP}, u ${o.u}: the token the rule gives`, async () => {
+      expect(await sampleGpu(logits, { greedy: false, ...o })).toBe(sampleRef(logits, o));
+    });
+  }
+
+  it('over many u, the tokens drawn follow the kept probabilities (top-k 5)', async () => {
+    const o = { temperature: 1, topK: 5, topP: 1 };
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 40; i++) {
+      const u = (i + 0.5) / 40;
+      const id = await sampleGpu(logits, { greedy: false, ...o, u });
+      expect(id).toBe(sampleRef(logits, { ...o, u }));
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+    }
+    expect(seen.size).toBeGreaterThan(1);
+    expect(seen.size).toBeLessThanOrEqual(5);
+  });
 });
