@@ -3,7 +3,7 @@
 // library in headless Chromium.
 import { parseArgs } from 'node:util';
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { GPT2TapsError } from './errors.js';
 import { GPT2 } from './engine/model.js';
 import { TapResult } from './engine/taps.js';
@@ -12,15 +12,16 @@ import { configSymbols, resolveTaps, tapCatalogue } from './engine/forward.js';
 import { evaluate } from './engine/formula.js';
 import { openModelSource } from './checkpoint/sources.js';
 import { openCheckpoint } from './checkpoint/checkpoint.js';
-import { encode, tokenStrings } from './tokenizer.js';
+import { decode, encode, tokenStrings } from './tokenizer.js';
 import { compareTensor, matchTensor, DEFAULT_ATOL, DEFAULT_RTOL, type Comparison } from './analysis/compare.js';
 import { residualStats, RESIDUAL_TAPS } from './analysis/residuals.js';
 import { bytesSource, readAllTensors, type LoadedTensors } from './checkpoint/safetensors.js';
-import { tapsToSafetensors } from './analysis/tap-file.js';
+import { tapFileSource, tapsToSafetensors } from './analysis/tap-file.js';
+import type { Edit } from './engine/edits.js';
 import { fileSource } from './node/file-source.js';
 import { nodeDevice } from './node/device.js';
 import { browserRun, distDir } from './node/browser.js';
-import { downloadModel } from './node/download.js';
+import { downloadModel, resolveModelArg } from './node/download.js';
 import { progressBar } from './node/progress.js';
 import { profileCommand } from './node/profile-command.js';
 
@@ -29,17 +30,22 @@ const BUNDLED_MODEL = resolve(distDir(), '..', 'weights', 'gpt2-tiny');
 const HELP = `gpt2-taps — GPT-2 on WebGPU with taps on every module of the forward pass
 
 Usage:
-  gpt2-taps run --model M (--text "…" | --ids 1,2,3 | --ids-file ids.json) [--taps all|name,…] [--out taps.safetensors]
+  gpt2-taps run --model M (--text "…" | --ids 1,2,3 | --ids-file ids.json) [--taps all|name,…] [--edits edits.json] [--out taps.safetensors]
+  gpt2-taps generate --model M (--text "…" | --ids … | --ids-file …) --max-new-tokens N [--temperature 1] [--top-k 50]
+                     [--top-p 1] [--seed S] [--taps …] [--edits edits.json] [--out taps.safetensors] [--ignore-eos] [--json]
   gpt2-taps taps [--model M] [--json]
   gpt2-taps residuals --model M (--text "…" | --ids … | --ids-file …) [--threshold 30] [--json]
   gpt2-taps compare A.safetensors B.safetensors [--rtol ${DEFAULT_RTOL}] [--atol ${DEFAULT_ATOL}] [--json]
   gpt2-taps profile --model M (--text "…" | --tokens N) [--runs 10] [--warmup 3] [--json] [--backend node|browser]
   gpt2-taps tokenize --text "…"
-  gpt2-taps download gpt2|gpt2-medium|gpt2-large|gpt2-xl|distilgpt2 [--dir weights/<name>]
+  gpt2-taps download <owner/name[@revision]>|gpt2|gpt2-medium|gpt2-large|gpt2-xl|distilgpt2 [--cache-dir D] [--endpoint URL]
   gpt2-taps --help | <command> --help
 
 Options:
-  --model M        a folder with model.safetensors (+ config.json), a .safetensors file, or an http(s) URL.
+  --model M        a folder with model.safetensors (+ config.json), a .safetensors file, an http(s) URL, or a
+                   Hugging Face repo id owner/name[@revision] (or gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2):
+                   a local path first, then Python's Hugging Face cache (HF_HUB_CACHE, HF_HOME), else downloaded
+                   into that cache (HF_ENDPOINT, HF_TOKEN; HF_HUB_OFFLINE=1: the cache only).
                    Default: the bundled weights/gpt2-tiny (3 layers, RANDOM weights: numerically exact, meaningless text).
   --backend B      node (Dawn, default) or browser (headless Chromium through Playwright).
   --taps           'all' (default: every tap point) or comma-separated names: input_ids is always written.
@@ -49,6 +55,16 @@ Options:
                    h.{l}.ln_2, h.{l}.mlp.c_fc, h.{l}.mlp.act (the MLP neurons), h.{l}.mlp.c_proj, h.{l}, ln_f, logits;
                    globs like 'h.*.mlp.act'; TransformerLens names (blocks.{l}.hook_resid_pre, …, attn.hook_q).
                    \`gpt2-taps taps\` lists them all, with shapes and aliases.
+  --edits F        a JSON list of edits, applied on the GPU as the pass runs, like a Hugging Face forward hook
+                   that returns a new output (everything downstream sees the edited value):
+                   {"at": point, "op": "zero"|"set"|"scale"|"add"|"patch", "positions": "all"|[rows],
+                    "columns": [..] or "heads": [..], "value": x (set), "factor": x (scale),
+                    "vector": [..], "scale": x (add), "from": "clean.safetensors" (patch: a taps file
+                    written by gpt2-taps run, its path relative to the edits file)}
+  generate:        streams the new text to stdout; --temperature 0 is greedy; sampling is seeded (--seed; the
+                   seed used is printed) with Hugging Face's temperature, top-k (default 50) and top-p; stops at
+                   <|endoftext|> unless --ignore-eos; --taps cover every position run; --json ends stdout with
+                   {"ids": [prompt and new], "new_ids": [...], "text": "..."}.
   --truncate       keep the first n_positions tokens of a longer input (default: refuse it, saying the limit).
   --threshold X    residuals: drop entries where any of the four tensors exceeds X in absolute value (default 30).
 
@@ -76,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'run': return await runCommand(rest);
       case 'taps': return await tapsCommand(rest);
+      case 'generate': return await generateCommand(rest);
       case 'residuals': return await residualsCommand(rest);
       case 'compare': return await compareCommand(rest);
       case 'tokenize': return tokenizeCommand(rest);
@@ -127,17 +144,46 @@ function readIds(v: { text?: string; ids?: string; 'ids-file'?: string }): numbe
   return ids as number[];
 }
 
-function modelPath(v: { model?: string }): string {
-  if (v.model) return v.model;
+function modelPath(v: { model?: string; backend?: string }): string {
+  if (v.model) return resolveModelArg(v.model, { log, localOnly: v.backend === 'browser' });
   log(`using the bundled model ${BUNDLED_MODEL} (RANDOM weights; see gpt2-taps download)`);
   return BUNDLED_MODEL;
 }
 
+/**
+ * Reads an --edits file: a JSON list of edits (src/engine/edits.ts). A patch's `from` is a taps
+ * file written by `gpt2-taps run`, its path relative to the edits file's folder.
+ */
+function readEditsFile(path: string): Record<string, unknown>[] {
+  let edits: unknown;
+  try {
+    edits = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new GPT2TapsError(`--edits ${path}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(edits)) throw new GPT2TapsError(`--edits ${path}: expected a JSON list of edits, like [{"at": "h.1.attn.c_proj", "op": "zero"}]`);
+  return edits.map((e) => {
+    if (typeof e !== 'object' || e === null || typeof (e as { from?: unknown }).from !== 'string') return e;
+    const from = resolve(dirname(path), (e as { from: string }).from);
+    if (!existsSync(from)) throw new GPT2TapsError(`--edits ${path}: the patch source ${from} does not exist`, 'make it with gpt2-taps run … --out <file>');
+    return { ...e, from };
+  });
+}
+
+/** Edits as the library takes them: each patch source file read (Node). */
+async function withPatchSources(edits: Record<string, unknown>[]): Promise<Edit[]> {
+  return Promise.all(edits.map(async (e) => (typeof e.from === 'string'
+    ? { ...e, from: await tapFileSource(readFileSync(e.from), e.from) } : e) as unknown as Edit));
+}
+
+interface ModelRun { taps: readonly string[] | 'all'; truncate?: boolean; edits?: Record<string, unknown>[] }
+
 /** Runs the model on either backend; returns the config and the taps. */
-async function runModel(backend: string, model: string, ids: number[], taps: readonly string[] | 'all', truncate = false):
+async function runModel(backend: string, model: string, ids: number[], opts: ModelRun):
   Promise<{ config: GPT2Config; result: TapResult; file?: Uint8Array }> {
+  const { taps, truncate = false } = opts;
   if (backend === 'browser') {
-    const r = await browserRun(model, ids, taps, log, truncate);
+    const r = await browserRun(model, ids, opts, log);
     r.notes.forEach((n) => log(`note: ${n}`));
     const loaded = await readAllTensors(bytesSource(r.file));
     const names = resolveTaps(r.config, taps);
@@ -145,36 +191,99 @@ async function runModel(backend: string, model: string, ids: number[], taps: rea
     return { config: r.config, result, file: r.file };
   }
   if (backend !== 'node') throw new GPT2TapsError(`--backend must be node or browser, got "${backend}"`);
+  const edits = await withPatchSources(opts.edits ?? []);
+  return withNodeModel(model, async (gpt2) => {
+    const result = await gpt2.run(ids, { taps, truncate, edits });
+    if (result.inputIds.length < ids.length) log(`--truncate: kept the first ${result.inputIds.length} of ${ids.length} tokens (n_positions)`);
+    return { config: gpt2.config, result };
+  });
+}
+
+/** Loads the model on the Node backend (Dawn), with progress bars, runs `fn`, then frees model and device. */
+async function withNodeModel<R>(model: string, fn: (gpt2: GPT2) => Promise<R>): Promise<R> {
   const { device, adapterInfo, swiftshader } = await nodeDevice(log);
   log(`WebGPU adapter: ${adapterInfo}${swiftshader ? ' (CPU emulation)' : ''}`);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
-  const gpt2 = await GPT2.load(model, {
-    device,
-    checkFinite: true, // a checkpoint from anywhere: NaN/Inf weights are refused by name
-    onProgress: (done, total, what) => {
-      if (!bars.has(what)) bars.set(what, progressBar(what));
-      bars.get(what)!.update(done, total);
-    },
-  });
-  bars.forEach((b) => b.done());
-  gpt2.notes.forEach((n) => log(`note: ${n}`));
+  let gpt2: GPT2 | undefined;
   try {
-    const result = await gpt2.run(ids, { taps, truncate });
-    if (result.inputIds.length < ids.length) log(`--truncate: kept the first ${result.inputIds.length} of ${ids.length} tokens (n_positions)`);
-    return { config: gpt2.config, result };
+    gpt2 = await GPT2.load(model, {
+      device,
+      checkFinite: true, // a checkpoint from anywhere: NaN/Inf weights are refused by name
+      onProgress: (done, total, what) => {
+        if (!bars.has(what)) bars.set(what, progressBar(what));
+        bars.get(what)!.update(done, total);
+      },
+    });
+    bars.forEach((b) => b.done());
+    gpt2.notes.forEach((n) => log(`note: ${n}`));
+    return await fn(gpt2);
   } finally {
-    gpt2.dispose();
+    gpt2?.dispose();
     device.destroy();
   }
 }
 
+/** `gpt2-taps generate`: new tokens after a prompt, streamed to stdout as they come. */
+async function generateCommand(args: string[]): Promise<number> {
+  const { values: v } = parse(args, {
+    ...COMMON, 'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' },
+    'top-p': { type: 'string' }, seed: { type: 'string' }, taps: { type: 'string' }, edits: { type: 'string' },
+    out: { type: 'string' }, 'ignore-eos': { type: 'boolean' }, json: { type: 'boolean' },
+  });
+  if (v.help) { process.stdout.write(HELP); return 0; }
+  if (v.backend !== 'node') throw new GPT2TapsError('generate runs on the node backend (--backend node)');
+  const num = (name: string, s: string | undefined) => {
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (s.trim() === '' || !Number.isFinite(n)) throw new GPT2TapsError(`--${name} must be a number, got "${s}"`);
+    return n;
+  };
+  const maxNewTokens = num('max-new-tokens', v['max-new-tokens']);
+  if (maxNewTokens === undefined) throw new GPT2TapsError('generate needs --max-new-tokens N');
+  const ids = readIds(v);
+  const taps = v.taps === undefined ? undefined : v.taps === 'all' ? 'all' : v.taps.split(',');
+  if (v.out !== undefined && taps === undefined) throw new GPT2TapsError('--out writes taps: give --taps too');
+  const edits = await withPatchSources(v.edits !== undefined ? readEditsFile(v.edits) : []);
+  return withNodeModel(modelPath(v), async (gpt2) => {
+    let shown = '';
+    const got: number[] = [];
+    const t0 = performance.now();
+    const r = await gpt2.generate(ids, {
+      maxNewTokens, temperature: num('temperature', v.temperature), topK: num('top-k', v['top-k']), topP: num('top-p', v['top-p']),
+      seed: num('seed', v.seed), stop: v['ignore-eos'] ? false : undefined, taps, edits,
+      onToken: (id) => {
+        // Decode everything so far and print what is new (a character may span tokens).
+        got.push(id);
+        const text = decode(got);
+        if (!text.endsWith('\ufffd')) { process.stdout.write(text.slice(shown.length)); shown = text; }
+      },
+    });
+    const ms = performance.now() - t0;
+    const text = decode(r.newIds);
+    process.stdout.write(text.slice(shown.length) + '\n');
+    log(`${r.newIds.length} new tokens (${r.reason}), seed ${r.seed}, ${(ms / Math.max(1, r.newIds.length)).toFixed(1)} ms per token`);
+    if (taps !== undefined) {
+      const out = resolve(v.out ?? 'taps.safetensors');
+      const bytes = tapsToSafetensors(r.taps);
+      writeFileSync(`${out}.tmp`, bytes);
+      renameSync(`${out}.tmp`, out);
+      log(`wrote ${out}: input_ids + ${r.taps.names.length} taps over ${r.taps.inputIds.length} positions`);
+    }
+    if (v.json) process.stdout.write(JSON.stringify({ ids: Array.from(r.ids), new_ids: r.newIds, text }) + '\n');
+    return 0;
+  });
+}
+
 async function runCommand(args: string[]): Promise<number> {
-  const { values: v } = parse(args, { ...COMMON, taps: { type: 'string', default: 'all' }, out: { type: 'string', default: 'taps.safetensors' } });
+  const { values: v } = parse(args, {
+    ...COMMON, taps: { type: 'string', default: 'all' }, out: { type: 'string', default: 'taps.safetensors' }, edits: { type: 'string' },
+  });
   if (v.help) { process.stdout.write(HELP); return 0; }
   const ids = readIds(v);
   const taps = v.taps === 'all' ? 'all' : v.taps.split(',');
+  const edits = v.edits !== undefined ? readEditsFile(v.edits) : undefined;
   const t0 = performance.now();
-  const { result, file } = await runModel(v.backend, modelPath(v), ids, taps, v.truncate);
+  const { result, file } = await runModel(v.backend, modelPath(v), ids, { taps, truncate: v.truncate, edits });
   const bytes = file ?? tapsToSafetensors(result);
   const out = resolve(v.out);
   writeFileSync(`${out}.tmp`, bytes);
@@ -220,7 +329,7 @@ async function residualsCommand(args: string[]): Promise<number> {
   if (!(threshold > 0)) throw new GPT2TapsError(`--threshold must be a positive number, got "${v.threshold}"`);
   const ids = readIds(v);
   const model = modelPath(v);
-  const { config, result } = await runModel(v.backend, model, ids, RESIDUAL_TAPS, v.truncate);
+  const { config, result } = await runModel(v.backend, model, ids, { taps: RESIDUAL_TAPS, truncate: v.truncate });
   const rows = residualStats(config, result, threshold);
   if (v.json) {
     process.stdout.write(JSON.stringify({ tokens: result.inputIds.length, threshold, layers: rows }, null, 2) + '\n');
@@ -299,13 +408,15 @@ function tokenizeCommand(args: string[]): number {
 }
 
 async function downloadCommand(args: string[]): Promise<number> {
-  const { values: v, positionals } = parse(args, { dir: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
+  const { values: v, positionals } = parse(args, { 'cache-dir': { type: 'string' }, endpoint: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (v.help || positionals.length !== 1) {
-    process.stdout.write(`gpt2-taps download ${Object.keys(KNOWN_MODELS).join('|')} [--dir weights/<name>]\n`);
+    process.stdout.write(`gpt2-taps download <owner/name[@revision]>|${Object.keys(KNOWN_MODELS).join('|')} [--cache-dir D] [--endpoint URL]\n` +
+      '  into the Hugging Face cache (HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub), as Python\'s huggingface_hub;\n' +
+      '  --endpoint (else HF_ENDPOINT) names another hub; HF_TOKEN for private or gated repos\n');
     return v.help ? 0 : 2;
   }
-  const r = await downloadModel(positionals[0], { dir: v.dir, progress: true, log });
-  for (const f of r.files) log(`${f.file}: ${f.bytes} bytes${f.skipped ? ' (already complete)' : f.resumed ? ' (resumed)' : ''}`);
-  log(`model in ${r.dir}; run: gpt2-taps residuals --model ${r.dir} --text "…"`);
+  const r = await downloadModel(positionals[0], { cacheDir: v['cache-dir'], endpoint: v.endpoint, progress: true, log });
+  for (const f of r.files) log(`${f.file}: ${f.bytes} bytes${f.skipped ? ' (in the cache)' : f.resumed ? ' (resumed)' : ''}`);
+  log(`${r.repo} at commit ${r.commit} in ${r.dir}; run: gpt2-taps residuals --model ${positionals[0]} --text "…"`);
   return 0;
 }

@@ -9,7 +9,7 @@ import { ResidualGPU, panelRanges, type GpuLayer, type LayerPoints, type LayerSt
 import { PANELS, ResidualFigure } from './residual-figure.js';
 import type { Panel } from './figure.js';
 import {
-  BUNDLED_URL, HF_NAMES, formatBytes, hfSize, loadHf, loadLocal, type HfName, type LoadedBytes, type ModelChoice,
+  BUNDLED_URL, HF_NAMES, formatBytes, hfSize, loadHf, loadLocal, repoSpec, type LoadedBytes, type ModelChoice,
 } from './models.js';
 import { download, figurePng } from './export.js';
 import { renderProfile } from './profile-panel.js';
@@ -21,6 +21,7 @@ const el = {
   noWebgpu: $('no-webgpu'), noWebgpuDetail: $('no-webgpu-detail'),
   controls: $<HTMLFormElement>('controls'),
   source: $<HTMLSelectElement>('source'), hfOptions: $('hf-options'), hfInfo: $('hf-info'), hfLoad: $<HTMLButtonElement>('hf-load'),
+  repoLabel: $('repo-label'), repo: $<HTMLInputElement>('hf-repo'),
   fileLabel: $('file-label'), file: $<HTMLInputElement>('file'), modelStatus: $('model-status'),
   text: $<HTMLTextAreaElement>('text'), tokenCount: $('token-count'), run: $<HTMLButtonElement>('run'),
   layer: $<HTMLSelectElement>('layer'), view: $<HTMLSelectElement>('view'), threshold: $<HTMLInputElement>('threshold'),
@@ -143,7 +144,10 @@ async function loadModel(choice: ModelChoice): Promise<void> {
       loaded = choice.kind === 'hf' ? await loadHf(choice.name, onProgress) : await loadLocal(choice.files);
       setProgress('uploading weights…');
       // A file the user picked may hold anything: every weight is checked for NaN and ±Inf.
-      model = await GPT2.load({ model: loaded.model, config: loaded.config }, { device, onProgress, checkFinite: choice.kind === 'local' });
+      const source = loaded.shards
+        ? { shards: loaded.shards.files, weightMap: loaded.shards.weightMap, config: loaded.config }
+        : { model: loaded.model!, config: loaded.config };
+      model = await GPT2.load(source, { device, onProgress, checkFinite: choice.kind === 'local' });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       throw new Error(`could not load ${what}${state.model ? ` (still using ${state.modelLabel})` : ''}: ${msg}`);
@@ -480,16 +484,37 @@ function wireControls(): void {
   el.source.addEventListener('change', () => {
     const v = el.source.value;
     el.fileLabel.hidden = v !== 'local';
+    el.repoLabel.hidden = v !== 'hf-repo';
+    checked = undefined;
     el.hfLoad.hidden = true;
     el.hfInfo.hidden = true;
     if (v === 'bundled') void loadAndRun({ kind: 'bundled' });
     else if (v === 'local') el.file.click();
-    else if (v.startsWith('hf:')) void showHfSize(v.slice(3) as HfName);
+    else if (v === 'hf-repo') el.repo.focus();
+    else if (v.startsWith('hf:')) void showHfSize(v.slice(3));
   });
-  el.hfLoad.addEventListener('click', () => {
+  /** The Hugging Face model the source names: a size from the list, or the repo id typed in. */
+  const hfChoice = (): string | undefined => {
     const v = el.source.value;
-    if (v.startsWith('hf:')) void loadAndRun({ kind: 'hf', name: v.slice(3) as HfName });
+    if (v.startsWith('hf:')) return v.slice(3);
+    return v === 'hf-repo' && el.repo.value.trim() ? el.repo.value.trim() : undefined;
+  };
+  el.hfLoad.addEventListener('click', () => {
+    const name = hfChoice();
+    if (name) void loadAndRun({ kind: 'hf', name });
   });
+  let checked: string | undefined; // the repo id last looked up (a blur after Enter does not look it up again)
+  const checkRepo = () => {
+    const name = hfChoice();
+    if (!name || name === checked) return;
+    checked = name;
+    el.hfLoad.hidden = true;
+    void showHfSize(name);
+  };
+  el.repo.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') { e.preventDefault(); checkRepo(); }
+  });
+  el.repo.addEventListener('change', checkRepo);
   el.file.addEventListener('change', () => {
     const files = Array.from(el.file.files ?? []);
     el.file.value = '';
@@ -524,13 +549,15 @@ function wireControls(): void {
   window.addEventListener('unhandledrejection', (e) => showError(e.reason));
 }
 
-async function showHfSize(name: HfName): Promise<void> {
+async function showHfSize(name: string): Promise<void> {
   el.hfInfo.hidden = false;
   el.hfInfo.textContent = `${name}: checking the size…`;
+  const current = () => el.source.value === `hf:${name}` || (el.source.value === 'hf-repo' && el.repo.value.trim() === name);
   try {
-    const { bytes, cached } = await hfSize(name);
-    if (el.source.value !== `hf:${name}`) return;
-    el.hfInfo.textContent = `${name}: model.safetensors is ${bytes ? formatBytes(bytes) : 'of unknown size'}` +
+    repoSpec(name);
+    const { bytes, cached, sharded } = await hfSize(name);
+    if (!current()) return;
+    el.hfInfo.textContent = `${name}: ${sharded ? 'the shards are' : 'model.safetensors is'} ${bytes ? formatBytes(bytes) : 'of unknown size'}` +
       (cached ? ' — already in the browser cache' : ' — downloaded once, then kept in the browser cache');
     el.hfLoad.textContent = cached ? 'Load' : 'Download and load';
     el.hfLoad.hidden = false;

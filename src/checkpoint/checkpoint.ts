@@ -3,8 +3,8 @@
 import { GPT2TapsError } from '../errors.js';
 import { type GPT2Config, configFromJSON, inferConfig, paramShapes } from '../engine/config.js';
 import {
-  type ByteSource, type SafetensorsHeader, type TensorInfo,
-  FLOAT_DTYPES, readHeader, readTensorF32,
+  type ByteSource, type CheckpointSource, type SafetensorsHeader, type ShardedSource, type TensorInfo,
+  FLOAT_DTYPES, isSharded, readHeader, readTensorF32,
 } from './safetensors.js';
 
 export interface Checkpoint {
@@ -17,7 +17,13 @@ export interface Checkpoint {
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   /** Total bytes of the parameters as stored (for progress reporting). */
   readonly storedBytes: number;
+  /**
+   * The safetensors header. For a sharded checkpoint: every shard's tensors together, with
+   * dataOffset 0 and fileLength the shards' total (each tensor is read from its own shard).
+   */
   readonly header: SafetensorsHeader;
+  /** For a sharded checkpoint: the file (as the index names it) that holds each tensor of the header. */
+  readonly shardOf?: ReadonlyMap<string, string>;
 }
 
 export interface OpenCheckpointOptions {
@@ -87,6 +93,41 @@ function listSome(names: string[], n = 5): string {
   return names.slice(0, n).join(', ') + (names.length > n ? `, … (${names.length} in all)` : '');
 }
 
+/** Where each tensor of a checkpoint lives: its file's bytes and header. */
+interface Located { src: ByteSource; header: SafetensorsHeader; file?: string }
+
+/**
+ * Reads every shard's header and checks them against the index: each tensor the index names is
+ * in the shard it names, and no tensor is in two shards. Errors name the shard file.
+ */
+async function openShards(src: ShardedSource, label: string): Promise<{ header: SafetensorsHeader; where: Map<string, Located> }> {
+  const where = new Map<string, Located>();
+  const tensors = new Map<string, TensorInfo>();
+  const metadata: Record<string, string> = {};
+  for (const [file, bytes] of src.shards) {
+    const header = await readHeader(bytes);
+    const shardLabel = bytes.label ?? file;
+    for (const t of header.tensors.values()) {
+      const mapped = src.weightMap[t.name];
+      if (mapped !== undefined && mapped !== file) {
+        throw new GPT2TapsError(`${shardLabel}: holds tensor "${t.name}", which ${label} puts in ${mapped}`, 'the index and the shards do not belong together');
+      }
+      const prev = where.get(t.name);
+      if (prev) throw new GPT2TapsError(`${label}: tensor "${t.name}" is in two shards, ${prev.file} and ${file}`);
+      where.set(t.name, { src: bytes, header, file });
+      tensors.set(t.name, t);
+    }
+    Object.assign(metadata, header.metadata);
+  }
+  for (const [name, file] of Object.entries(src.weightMap)) {
+    if (!where.has(name)) {
+      const shard = src.shards.get(file);
+      throw new GPT2TapsError(`${shard?.label ?? file}: has no tensor "${name}", which ${label} says it holds`, 'the shard is truncated, or belongs to another checkpoint');
+    }
+  }
+  return { header: { tensors, metadata, dataOffset: 0, fileLength: src.byteLength }, where };
+}
+
 /**
  * Opens a GPT-2 checkpoint: validates the safetensors header, maps Hugging Face names to
  * canonical ones (a leading `transformer.` is stripped; the mask buffers `h.{l}.attn.bias` and
@@ -94,14 +135,26 @@ function listSome(names: string[], n = 5): string {
  * tie_word_embeddings: false, and otherwise accepted and ignored), takes the
  * config from `configJson` when given (else infers it from the shapes), and checks that every
  * parameter is present with exactly the expected shape and a float dtype.
+ * A sharded checkpoint (several safetensors files and the index's weight_map) is read as one:
+ * each tensor from its shard, and errors about a tensor name its shard file.
  */
 export async function openCheckpoint(
-  src: ByteSource,
+  src: CheckpointSource,
   configJson?: Record<string, unknown>,
   options: OpenCheckpointOptions = {},
 ): Promise<Checkpoint> {
   const label = src.label ?? 'checkpoint';
-  const header = await readHeader(src);
+  let header: SafetensorsHeader;
+  let where: Map<string, Located> | undefined;
+  if (isSharded(src)) ({ header, where } = await openShards(src, label));
+  else header = await readHeader(src);
+  const single = isSharded(src) ? undefined : src;
+  const locate = (fileName: string): Located => where?.get(fileName) ?? { src: single!, header };
+  /** The file a tensor (its name in the file) is stored in, for error messages. */
+  const fileLabel = (fileName: string): string => {
+    const at = where?.get(fileName);
+    return at ? at.src.label ?? at.file ?? label : label;
+  };
   const notes: string[] = [];
 
   const byName = new Map<string, TensorInfo>(); // canonical name → entry
@@ -164,12 +217,12 @@ export async function openCheckpoint(
     }
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new GPT2TapsError(
-        `${label}: ${disagree}${name} has shape ${fmtShape(t.shape)}, expected ${fmtShape(shape)}${why}`,
+        `${fileLabel(t.name)}: ${disagree}${name} has shape ${fmtShape(t.shape)}, expected ${fmtShape(shape)}${why}`,
         configJson ? `config.json says ${cfgText}` : undefined,
       );
     }
     if (!FLOAT_DTYPES.includes(t.dtype)) {
-      throw new GPT2TapsError(`${label}: parameter ${name} has dtype ${t.dtype}; only ${FLOAT_DTYPES.join(', ')} are supported`);
+      throw new GPT2TapsError(`${fileLabel(t.name)}: parameter ${name} has dtype ${t.dtype}; only ${FLOAT_DTYPES.join(', ')} are supported`);
     }
   }
   if (unexpected.length > 0) {
@@ -181,7 +234,7 @@ export async function openCheckpoint(
   if (lmHead) {
     const want = [config.vocab_size, config.n_embd];
     if (lmHead.shape.length !== 2 || lmHead.shape[0] !== want[0] || lmHead.shape[1] !== want[1]) {
-      throw new GPT2TapsError(`${label}: ${lmHead.name} has shape ${fmtShape(lmHead.shape)}, expected ${fmtShape(want)}`);
+      throw new GPT2TapsError(`${fileLabel(lmHead.name)}: ${lmHead.name} has shape ${fmtShape(lmHead.shape)}, expected ${fmtShape(want)}`);
     }
     notes.push(`${lmHead.name} is present but not used: the LM head is tied to wte.weight (config.json does not say tie_word_embeddings: false)`);
   }
@@ -194,7 +247,8 @@ export async function openCheckpoint(
   const readRaw = async (name: string): Promise<Float32Array<ArrayBuffer>> => {
     const t = tensors.get(name);
     if (!t) throw new GPT2TapsError(`${label}: "${name}" is not a parameter of this model`, 'names look like wte.weight, h.0.attn.c_attn.weight, ln_f.bias');
-    return readTensorF32(src, header, t.name);
+    const at = locate(t.name);
+    return readTensorF32(at.src, at.header, t.name);
   };
   const checkFinite = options.checkFinite === true;
   const ckpt: Checkpoint = {
@@ -203,6 +257,7 @@ export async function openCheckpoint(
     tensors,
     storedBytes,
     header,
+    ...(where ? { shardOf: new Map([...where].map(([n, at]) => [n, at.file!])) } : {}),
     async read(name: string): Promise<Float32Array<ArrayBuffer>> {
       const data = await readRaw(name);
       if (checkFinite) {
@@ -211,7 +266,7 @@ export async function openCheckpoint(
           const t = tensors.get(name)!;
           const stored = t.name !== name ? ` (stored as "${t.name}")` : '';
           throw new GPT2TapsError(
-            `${label}: parameter ${name}${stored} has a non-finite value: ${data[index]} at index ${fmtIndex(index, t.shape)} of shape ${fmtShape(t.shape)}`,
+            `${fileLabel(t.name)}: parameter ${name}${stored} has a non-finite value: ${data[index]} at index ${fmtIndex(index, t.shape)} of shape ${fmtShape(t.shape)}`,
             'the checkpoint is corrupt or was saved from a diverged training run',
           );
         }

@@ -458,3 +458,67 @@ export async function readAllF32(src: ByteSource): Promise<Map<string, { shape: 
   }
   return floats;
 }
+
+// ---------------------------------------------------------------------------------
+// Sharded checkpoints: `model.safetensors.index.json` = {"metadata"?: {...}, "weight_map": {tensor: shard file}}
+
+/** The file a sharded checkpoint's index is stored in, next to its shards. */
+export const SAFETENSORS_INDEX_FILE = 'model.safetensors.index.json';
+
+/**
+ * A checkpoint split over several safetensors files: every shard (file name as the index
+ * writes it → its bytes; each ByteSource's label names its file in errors) and the index's
+ * weight_map (tensor name → shard file).
+ */
+export interface ShardedSource {
+  readonly shards: ReadonlyMap<string, ByteSource>;
+  readonly weightMap: Readonly<Record<string, string>>;
+  /** The shards' bytes together. */
+  readonly byteLength: number;
+  /** Names the index in errors. */
+  readonly label?: string;
+}
+
+/** What a checkpoint is read from: one safetensors file, or the shards of an index. */
+export type CheckpointSource = ByteSource | ShardedSource;
+
+export function isSharded(src: CheckpointSource): src is ShardedSource {
+  return 'shards' in src && src.shards instanceof Map;
+}
+
+export function shardedSource(shards: ReadonlyMap<string, ByteSource>, weightMap: Record<string, string>, label?: string): ShardedSource {
+  let byteLength = 0;
+  for (const s of shards.values()) byteLength += s.byteLength;
+  return { shards, weightMap, byteLength, label };
+}
+
+/**
+ * Parses a `model.safetensors.index.json` (text or parsed JSON): its weight_map, and the shard
+ * files it names, in order of first appearance. Shard names must be plain relative paths
+ * (no `..`, no leading `/`, no backslashes), so they cannot point outside the model's folder.
+ */
+export function parseSafetensorsIndex(json: unknown, label = SAFETENSORS_INDEX_FILE): { weightMap: Record<string, string>; files: string[] } {
+  let j = json;
+  if (typeof j === 'string') {
+    try {
+      j = JSON.parse(j);
+    } catch (e) {
+      throw new GPT2TapsError(`${label} is not valid JSON (${(e as Error).message})`);
+    }
+  }
+  if (!isPlainObject(j)) throw new GPT2TapsError(`${label} is not a JSON object`);
+  const wm = j['weight_map'];
+  if (!isPlainObject(wm)) throw new GPT2TapsError(`${label} has no "weight_map" object`, 'a sharded checkpoint index maps each tensor name to its shard file');
+  const files: string[] = [];
+  const weightMap: Record<string, string> = {};
+  for (const [tensor, file] of Object.entries(wm)) {
+    if (typeof file !== 'string') throw new GPT2TapsError(`${label}: weight_map entry "${tensor}" is not a file name`);
+    if (file === '' || file.startsWith('/') || file.includes('\\') || file.split('/').some((p) => p === '..' || p === '.' || p === '')) {
+      throw new GPT2TapsError(`${label}: weight_map entry "${tensor}" names the shard "${file}", which is not a plain relative file name`);
+    }
+    weightMap[tensor] = file;
+    if (!files.includes(file)) files.push(file);
+  }
+  if (files.length === 0) throw new GPT2TapsError(`${label}: weight_map is empty`);
+  return { weightMap, files };
+}

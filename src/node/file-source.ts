@@ -4,7 +4,9 @@
 // module (with `node:*` marked external) never loads them at startup.
 import type { FileHandle } from 'node:fs/promises';
 import { GPT2TapsError } from '../errors.js';
-import { type ByteSource, checkRange } from '../checkpoint/safetensors.js';
+import {
+  type ByteSource, type CheckpointSource, SAFETENSORS_INDEX_FILE, checkRange, parseSafetensorsIndex, shardedSource,
+} from '../checkpoint/safetensors.js';
 
 async function fsp(): Promise<typeof import('node:fs/promises')> {
   return import('node:fs/promises');
@@ -68,10 +70,12 @@ export async function fileSource(path: string): Promise<ByteSource> {
 }
 
 /**
- * Opens a local model: a directory holding model.safetensors (+ optional config.json), or a
- * safetensors file (+ optional config.json in the same directory). Accepts `file:` URLs too.
+ * Opens a local model: a directory holding model.safetensors, or a sharded checkpoint
+ * (model.safetensors.index.json and the shards it names), + optional config.json; or a
+ * safetensors file or an index file (+ optional config.json in the same directory).
+ * Accepts `file:` URLs too.
  */
-export async function openLocalModel(pathOrUrl: string | URL): Promise<{ bytes: ByteSource; config?: Record<string, unknown>; label: string }> {
+export async function openLocalModel(pathOrUrl: string | URL): Promise<{ bytes: CheckpointSource; config?: Record<string, unknown>; label: string }> {
   const pathMod = await import('node:path');
   let path: string;
   if (pathOrUrl instanceof URL || pathOrUrl.startsWith('file:')) {
@@ -81,21 +85,53 @@ export async function openLocalModel(pathOrUrl: string | URL): Promise<{ bytes: 
     path = pathOrUrl;
   }
   const st = await statOrUndefined(path);
-  if (!st) throw new GPT2TapsError(`model path not found: ${path}`, 'give a directory with model.safetensors (and config.json), a .safetensors file, or an http(s) URL');
+  if (!st) {
+    throw new GPT2TapsError(`model path not found: ${path}`,
+      'give a directory with model.safetensors (and config.json), a .safetensors file, an http(s) URL, or a Hugging Face repo id (owner/name)');
+  }
   let modelPath: string;
   if (st.isDirectory()) {
     modelPath = pathMod.join(path, 'model.safetensors');
     const m = await statOrUndefined(modelPath);
     if (!m || !m.isFile()) {
-      throw new GPT2TapsError(`no model.safetensors in directory ${path}`, 'download one with `gpt2-taps download gpt2`, or give the path of a .safetensors file');
+      const index = pathMod.join(path, SAFETENSORS_INDEX_FILE);
+      const i = await statOrUndefined(index);
+      if (!i || !i.isFile()) {
+        throw new GPT2TapsError(`no model.safetensors in directory ${path} (nor a sharded ${SAFETENSORS_INDEX_FILE})`,
+          'download one with `gpt2-taps download openai-community/gpt2`, or give the path of a .safetensors file');
+      }
+      modelPath = index;
     }
   } else {
     modelPath = path;
   }
   const configPath = pathMod.join(pathMod.dirname(modelPath), 'config.json');
   const config = await readConfigFile(configPath);
-  const bytes = await fileSource(modelPath);
+  const bytes = modelPath.endsWith('.index.json') ? await openShardedFiles(modelPath) : await fileSource(modelPath);
   return { bytes, config, label: modelPath };
+}
+
+/** A sharded checkpoint on disk: the index file, and each shard it names, relative to the index's folder. */
+async function openShardedFiles(indexPath: string): Promise<CheckpointSource> {
+  const fs = await fsp();
+  const pathMod = await import('node:path');
+  let text: string;
+  try {
+    text = await fs.readFile(indexPath, 'utf8');
+  } catch (e) {
+    throw new GPT2TapsError(`cannot read ${indexPath} (${describe(e)})`);
+  }
+  const { weightMap, files } = parseSafetensorsIndex(text, indexPath);
+  const shards = new Map<string, ByteSource>();
+  for (const file of files) {
+    const shardPath = pathMod.join(pathMod.dirname(indexPath), file);
+    if (!(await statOrUndefined(shardPath))) {
+      throw new GPT2TapsError(`shard ${file} not found: ${indexPath} names it, but ${shardPath} does not exist`,
+        'the sharded checkpoint is incomplete: download it again');
+    }
+    shards.set(file, await fileSource(shardPath));
+  }
+  return shardedSource(shards, weightMap, indexPath);
 }
 
 /** Reads a config.json: undefined when absent, a GPT2TapsError when not a JSON object. */

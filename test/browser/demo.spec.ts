@@ -206,17 +206,77 @@ test('hover shows the token, position, dimension, layer and values; lasso summar
   expect(errors).toEqual([]);
 });
 
+/** A repo the mocked hub serves: its commit and files. */
+interface HubRepo { commit: string; files: Record<string, Buffer> }
+
+const sha256Hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const gitSha1Hex = (b: Buffer) => createHash('sha1').update(`blob ${b.byteLength}\0`).update(b).digest('hex');
+const commitOf = (repo: string) => createHash('sha1').update(`commit ${repo}`).digest('hex');
+
+/** The fixture split into two shards, with its index. */
+async function shardedFixture(model: Buffer, config: Buffer): Promise<Record<string, Buffer>> {
+  const all = await readAllTensors(bytesSource(model));
+  const tensors: WriteTensor[] = [...all.header.tensors.values()].map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, data: all.floats.get(t.name)!.data }));
+  const half = Math.ceil(tensors.length / 2);
+  const names = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+  const weightMap = Object.fromEntries(tensors.map((t, i) => [t.name, names[i < half ? 0 : 1]]));
+  return {
+    'config.json': config,
+    'model.safetensors.index.json': Buffer.from(JSON.stringify({ metadata: {}, weight_map: weightMap })),
+    [names[0]]: Buffer.from(writeSafetensors(tensors.slice(0, half))),
+    [names[1]]: Buffer.from(writeSafetensors(tensors.slice(half))),
+  };
+}
+
+/**
+ * Imitates https://huggingface.co for the page, at the endpoints @huggingface/hub calls:
+ * /api/models/<repo>/revision/<rev> (the commit), /api/models/<repo>/tree/<rev> (sizes, LFS
+ * sha256, git oids; `lfsSha256` overrides what it states), /<repo>/resolve/<rev>/<file> (the
+ * bytes, a 1-byte Range probe first). Returns the GETs of whole files, by path.
+ */
+async function mockHub(page: Page, repos: Record<string, HubRepo>, state: { lfsSha256?: string; lfsSize?: number } = {}): Promise<string[]> {
+  const downloads: string[] = [];
+  const cors = {
+    'access-control-allow-origin': '*',
+    'access-control-allow-headers': '*',
+    'access-control-expose-headers': 'content-range, content-length, etag, x-linked-etag, x-linked-size, x-repo-commit, x-error-code',
+  };
+  await page.route('https://huggingface.co/**', async (route) => {
+    const req = route.request();
+    const url = new URL(req.url());
+    if (req.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
+    const json = (status: number, body: unknown) => route.fulfill({ status, headers: cors, contentType: 'application/json', body: JSON.stringify(body) });
+    let m = /^\/api\/models\/([^/]+\/[^/]+)\/(revision|tree)\/([^/?]+)/.exec(url.pathname);
+    if (m) {
+      const repo = repos[m[1]];
+      if (!repo) return json(401, { error: 'Repository not found' });
+      if (m[3] !== 'main' && m[3] !== repo.commit) return json(404, { error: 'Invalid rev id' });
+      if (m[2] === 'revision') return json(200, { _id: 'x', id: m[1], sha: repo.commit, private: false, lastModified: '2024-01-01T00:00:00.000Z' });
+      return json(200, Object.entries(repo.files).map(([path, b]) => path.endsWith('.safetensors')
+        ? { type: 'file', path, size: 135, oid: '1'.repeat(40), lfs: { oid: state.lfsSha256 ?? sha256Hex(b), size: state.lfsSize ?? b.length, pointerSize: 135 } }
+        : { type: 'file', path, size: b.length, oid: gitSha1Hex(b) }));
+    }
+    m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
+    const body = m ? repos[m[1]]?.files[m[3]] : undefined;
+    if (!m || !body) return json(404, { error: 'Entry not found' });
+    const headers = { ...cors, etag: `"${m[3].endsWith('.safetensors') ? sha256Hex(body) : gitSha1Hex(body)}"`, 'x-repo-commit': repos[m[1]].commit };
+    if (req.headers()['range'] === 'bytes=0-0') {
+      return route.fulfill({ status: 206, headers: { ...headers, 'content-range': `bytes 0-0/${body.length}`, 'content-length': '1' }, body: body.subarray(0, 1) });
+    }
+    downloads.push(m[3]);
+    return route.fulfill({ status: 200, headers: { ...headers, 'content-length': String(body.length) }, body });
+  });
+  return downloads;
+}
+
+const cachedFile = (page: Page, suffix: string) => page.evaluate(async (s) =>
+  (await (await caches.open('gpt2-taps-models-v1')).keys()).some((r) => r.url.endsWith(s)), suffix);
+
 test('Hugging Face source (network mocked): size before download, then from the Cache Storage after a reload', async ({ page }) => {
   const errors = await openDemo(page);
   const model = readFileSync('weights/gpt2-tiny/model.safetensors');
   const config = readFileSync('weights/gpt2-tiny/config.json');
-  let downloads = 0;
-  await page.route('https://huggingface.co/**', async (route) => {
-    const req = route.request();
-    const body = req.url().endsWith('config.json') ? config : model;
-    if (req.method() === 'GET' && req.url().endsWith('.safetensors')) downloads++;
-    await route.fulfill({ status: 200, headers: { 'content-length': String(body.length), 'access-control-allow-origin': '*' }, body: req.method() === 'HEAD' ? '' : body });
-  });
+  const downloads = await mockHub(page, { 'openai-community/gpt2': { commit: commitOf('gpt2'), files: { 'config.json': config, 'model.safetensors': model } } });
   await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
   for (const cached of [false, true]) {
     await page.selectOption('#source', 'hf:gpt2');
@@ -229,11 +289,12 @@ test('Hugging Face source (network mocked): size before download, then from the 
     await expect(page.locator('#model-status')).toContainText('gpt2 (Hugging Face openai-community/gpt2)');
     await expectLayer(page, 0, 30);
     if (!cached) {
+      expect(await cachedFile(page, `/openai-community/gpt2/resolve/${commitOf('gpt2')}/model.safetensors`)).toBe(true);
       await page.reload();
       await waitForDraw(page, 0);
     }
   }
-  expect(downloads).toBe(1);
+  expect(downloads.filter((f) => f === 'model.safetensors')).toEqual(['model.safetensors']);
   await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
   expect(errors).toEqual([]);
 });
@@ -243,40 +304,29 @@ test('Hugging Face source (network mocked): a download whose sha256 or size diff
   const model = readFileSync('weights/gpt2-tiny/model.safetensors');
   const config = readFileSync('weights/gpt2-tiny/config.json');
   const good = createHash('sha256').update(model).digest('hex');
-  let record = { size: model.length, sha256: 'ab'.repeat(32) };
-  await page.route('https://huggingface.co/**', async (route) => {
-    const url = route.request().url();
-    const headers = { 'access-control-allow-origin': '*' };
-    if (url.endsWith('/api/models/openai-community/gpt2/tree/main')) {
-      const list = [{ type: 'file', path: 'config.json', size: config.length, oid: '0'.repeat(40) },
-        { type: 'file', path: 'model.safetensors', size: 135, oid: '1'.repeat(40), lfs: { oid: record.sha256, size: record.size, pointerSize: 135 } }];
-      await route.fulfill({ status: 200, headers, contentType: 'application/json', body: JSON.stringify(list) });
-      return;
-    }
-    const body = url.endsWith('config.json') ? config : model;
-    await route.fulfill({ status: 200, headers: { ...headers, 'content-length': String(body.length) }, body: route.request().method() === 'HEAD' ? '' : body });
-  });
+  const state: { lfsSha256?: string; lfsSize?: number } = {};
+  await mockHub(page, { 'openai-community/gpt2': { commit: commitOf('gpt2'), files: { 'config.json': config, 'model.safetensors': model } } }, state);
   await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
-  const cachedModel = () => page.evaluate(async () =>
-    !!(await (await caches.open('gpt2-taps-models-v1')).match('https://huggingface.co/openai-community/gpt2/resolve/main/model.safetensors')));
   const banner = page.locator('[role="alert"]');
 
   for (const [bad, message] of [
-    [{ size: model.length, sha256: 'ab'.repeat(32) }, `gpt2/model.safetensors: sha256 ${good} does not match the hub's ${'ab'.repeat(32)}: discarded, not cached`],
-    [{ size: model.length + 1, sha256: good }, `gpt2/model.safetensors: downloaded ${model.length} bytes but the hub lists ${model.length + 1}: discarded, not cached`],
+    [{ lfsSha256: 'ab'.repeat(32) }, `gpt2/model.safetensors: sha256 ${good} does not match the hub's ${'ab'.repeat(32)}: discarded, not cached`],
+    [{ lfsSize: model.length + 1 }, `gpt2/model.safetensors: downloaded ${model.length} bytes but the hub lists ${model.length + 1}: discarded, not cached`],
   ] as const) {
-    record = { ...bad };
+    Object.assign(state, { lfsSha256: undefined, lfsSize: undefined }, bad);
+    await page.evaluate(() => caches.delete('gpt2-taps-models-v1')); // the listing is cached per commit
     await page.selectOption('#source', 'bundled');
     await page.waitForFunction(() => document.body.dataset.ready === '1');
     await page.selectOption('#source', 'hf:gpt2');
     await page.locator('#hf-load').click();
     await expect(banner).toContainText(message, { timeout: 60_000 });
     await expect(page.locator('#model-status')).toContainText('bundled gpt2-tiny'); // the old model stays
-    expect(await cachedModel()).toBe(false);
+    expect(await cachedFile(page, 'model.safetensors')).toBe(false);
   }
 
   // With the right record the same download is used, cached, and said to be verified.
-  record = { size: model.length, sha256: good };
+  Object.assign(state, { lfsSha256: undefined, lfsSize: undefined });
+  await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
   await page.selectOption('#source', 'bundled');
   await page.waitForFunction(() => document.body.dataset.ready === '1');
   const n = await draws(page);
@@ -284,7 +334,46 @@ test('Hugging Face source (network mocked): a download whose sha256 or size diff
   await page.locator('#hf-load').click();
   await waitForDraw(page, n);
   await expect(page.locator('#model-note')).toContainText('gpt2/model.safetensors: sha256 verified');
-  expect(await cachedModel()).toBe(true);
+  expect(await cachedFile(page, 'model.safetensors')).toBe(true);
+  await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
+  expect(errors).toEqual([]);
+});
+
+test('Hugging Face repo id typed in (network mocked): a sharded GPT-2 loads; a non-GPT-2 repo and a bad id are refused', async ({ page }) => {
+  const errors = await openDemo(page);
+  const model = readFileSync('weights/gpt2-tiny/model.safetensors');
+  const config = readFileSync('weights/gpt2-tiny/config.json');
+  const bert = Buffer.from(JSON.stringify({ model_type: 'bert', architectures: ['BertForMaskedLM'] }));
+  const downloads = await mockHub(page, {
+    'someone/gpt2-tiny-sharded': { commit: commitOf('sharded'), files: await shardedFixture(model, config) },
+    'someone/bert-tiny': { commit: commitOf('bert'), files: { 'config.json': bert, 'model.safetensors': model } },
+  });
+  await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
+  const banner = page.locator('[role="alert"]');
+  await page.selectOption('#source', 'hf-repo');
+  await expect(page.locator('#hf-repo')).toBeVisible();
+
+  await page.locator('#hf-repo').fill('someone/bert-tiny');
+  await page.locator('#hf-repo').press('Enter');
+  await expect(banner).toContainText(`someone/bert-tiny (commit ${commitOf('bert').slice(0, 12)}) is not a GPT-2: its config.json has model_type "bert" (architectures: BertForMaskedLM), not "gpt2"`);
+  await expect(page.locator('#hf-load')).toBeHidden();
+  expect(downloads).not.toContain('model.safetensors');
+  await page.locator('#banner-close').click();
+
+  await page.locator('#hf-repo').fill('not a repo');
+  await page.locator('#hf-repo').press('Enter');
+  await expect(banner).toContainText('"not a repo" is not a Hugging Face repo id');
+  await page.locator('#banner-close').click();
+
+  await page.locator('#hf-repo').fill('someone/gpt2-tiny-sharded');
+  await page.locator('#hf-repo').press('Enter');
+  await expect(page.locator('#hf-info')).toContainText('someone/gpt2-tiny-sharded: the shards are 29.0 MB — downloaded once');
+  const n = await draws(page);
+  await page.locator('#hf-load').click();
+  await waitForDraw(page, n);
+  await expect(page.locator('#model-status')).toContainText('loaded: Hugging Face someone/gpt2-tiny-sharded, 2 shards');
+  await expectLayer(page, 0, 30); // the same numbers as the bundled single file
+  await expect(page.locator('#model-note')).toContainText('someone/gpt2-tiny-sharded/model-00002-of-00002.safetensors: sha256 verified');
   await page.evaluate(() => caches.delete('gpt2-taps-models-v1'));
   expect(errors).toEqual([]);
 });

@@ -33,7 +33,7 @@ function sourceFiles(dir: string): string[] {
 /** Packages imported anywhere under src/: `from '…'`, `import '…'` and `import('…')`. */
 function importedPackages(): Map<string, string[]> {
   const found = new Map<string, string[]>();
-  const patterns = [/\bfrom\s*['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g, /^\s*import\s*['"]([^'"]+)['"]/gm];
+  const patterns = [/(?:^|[\s}])from\s+['"]([^'"\s]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g, /^\s*import\s*['"]([^'"]+)['"]/gm];
   for (const file of sourceFiles(join(ROOT, 'src'))) {
     const text = readFileSync(file, 'utf8');
     for (const re of patterns) {
