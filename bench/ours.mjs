@@ -1,7 +1,8 @@
 // Our half of `npm run bench`, the same code in the browser (g = dist/gpt2-taps.js) and in
 // Node (g = the library bundled with nodeDevice): the forward pass at each length, ids in →
-// logits out, the cost of all taps against none, the device peak, and the matmul kernel at
-// GPT-2-small shapes as a fraction of the measured FMA peak.
+// logits out, the cost of all taps against none, decoding with the KV cache (ms per token
+// against the bandwidth bound: every weight read once per token), the device peak, and the
+// matmul kernel at GPT-2-small shapes as a fraction of the measured FMA peak.
 
 /** GPT-2 small (D = 768) at T = 128: the four matmuls of a block, with the model's epilogues. */
 export const SMALL_SHAPES = [
@@ -29,6 +30,7 @@ export async function benchOurs(g, device, model, prompts, { runs = 5, warmup = 
   log(`  FMA ${peak.fmaGflops.toFixed(2)} GFLOP/s, copy ${peak.copyGBps.toFixed(1)} GB/s, shader copy ${peak.shaderCopyGBps.toFixed(1)} GB/s`);
   const m = await g.GPT2.load(model, { device });
   const forward = [];
+  let decode;
   try {
     for (const [T, ids] of Object.entries(prompts).map(([t, ids]) => [Number(t), ids])) {
       log(`ours, T=${T}: ${warmup} warm-up + ${runs} runs, ids → logits…`);
@@ -57,6 +59,7 @@ export async function benchOurs(g, device, model, prompts, { runs = 5, warmup = 
         kernels: profile.rows,
       });
     }
+    decode = await benchDecode(g, m, Object.values(prompts)[0], peak, { runs, log });
   } finally {
     m.dispose();
   }
@@ -67,5 +70,33 @@ export async function benchOurs(g, device, model, prompts, { runs = 5, warmup = 
     matmul.push({ name: s.name, M: SMALL_T, K: s.K, N: s.N, variant: t.variant, ms: t.ms, gflops: t.gflops,
       fractionOfFmaPeak: t.gflops / peak.fmaGflops, timestamps: t.timestamps, rounded: t.rounded });
   }
-  return { device: g.describeDevice(device), peak, forward, matmul };
+  return { device: g.describeDevice(device), peak, forward, decode, matmul };
+}
+
+export const DECODE_TOKENS = 32;
+
+/**
+ * Greedy decoding of DECODE_TOKENS tokens after `prompt`, no taps: the time from the first new
+ * token (after the prefill) to the last, per token, median of `runs` generations; against the
+ * bandwidth bound, the weights' bytes over the measured copy bandwidth (each step reads them all).
+ */
+async function benchDecode(g, m, prompt, peak, { runs, log }) {
+  log(`decode: ${DECODE_TOKENS} tokens after ${prompt.length}, greedy, ${runs} runs…`);
+  const perToken = [];
+  await m.generate(prompt, { maxNewTokens: 4, temperature: 0, stop: false }); // warm-up
+  for (let r = 0; r < runs; r++) {
+    let first, last;
+    await m.generate(prompt, { maxNewTokens: DECODE_TOKENS, temperature: 0, stop: false, onToken: (_id, i) => {
+      const t = performance.now();
+      if (i === 0) first = t;
+      last = t;
+    } });
+    perToken.push((last - first) / (DECODE_TOKENS - 1));
+  }
+  const weightBytes = [...g.paramShapes(m.config).values()].reduce((a, s) => a + 4 * s.reduce((x, y) => x * y, 1), 0);
+  const msPerToken = median(perToken);
+  const boundMs = weightBytes / (peak.bandwidthGBps * 1e6);
+  log(`  ${msPerToken.toFixed(2)} ms per token (${(1000 / msPerToken).toFixed(1)} tokens/s); bandwidth bound ${boundMs.toFixed(3)} ms`);
+  return { tokens: DECODE_TOKENS, prompt: prompt.length, msPerToken, tokensPerSecond: 1000 / msPerToken, samples: perToken,
+    weightBytes, bandwidthGBps: peak.bandwidthGBps, boundMs, ofBound: boundMs / msPerToken, matvec: m.matvec };
 }

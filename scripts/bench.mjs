@@ -1,7 +1,8 @@
 // `npm run bench`: one run, one device, one browser (headless Chromium): our forward pass on
 // the bundled weights/gpt2-tiny at T = 17 and T = 145 (ids in → logits out, median of the runs after
 // warm-up) against onnxruntime-web's WebGPU execution provider on the fixture's model.onnx in
-// the same page; the cost of all taps against none; the matmul kernel at GPT-2-small shapes
+// the same page; the cost of all taps against none; decoding with the KV cache (ms per token
+// against the bandwidth bound); the matmul kernel at GPT-2-small shapes
 // (T = 128) as a fraction of the measured FMA peak. Prints a table; writes bench/results.json.
 //
 //   node scripts/bench.mjs [--runs 5] [--warmup 2] [--out bench/results.json] [--no-build]
@@ -129,6 +130,13 @@ if (result.onnx?.skipped) lines.push(`onnxruntime-web: ${result.onnx.skipped}`);
 lines.push('  ours ms: model.run(ids, {taps: [\'logits\']}) wall clock, as ORT\'s session.run (int64 ids in, logits read back);');
 lines.push('  GPU ms: first pass begin → last pass end (timestamp-query); taps cost: all taps over none, GPU; read back: run() with all taps until mapped, wall clock');
 lines.push('');
+const d = result.decode;
+if (d) {
+  lines.push(`decode (KV cache, greedy, no taps): ${d.tokens} tokens after a ${d.prompt}-token prompt: ${d.msPerToken.toFixed(2)} ms per token, ` +
+    `${d.tokensPerSecond.toFixed(1)} tokens/s; bandwidth bound ${d.boundMs.toFixed(3)} ms (${(d.weightBytes / 1e6).toFixed(1)} MB of weights ` +
+    `at ${d.bandwidthGBps.toFixed(1)} GB/s): ${(100 * d.ofBound).toFixed(1)}% of it; one-row kernels: ${d.matvec ? 'matvec' : 'matmul'} (timed at load)`);
+  lines.push('');
+}
 lines.push(`matmul kernel at GPT-2-small shapes, M = T = ${SMALL_T}, random data (src/engine/kernels.ts matmulKernel):`);
 lines.push(lib.table(
   ['K×N', 'as', 'ms', 'GFLOP/s', 'of FMA peak', ''],
