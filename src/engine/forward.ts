@@ -46,8 +46,8 @@ export function activationOf(name: string): Activation | undefined {
 }
 
 /**
- * Uniform buffers (16 bytes each) and the values a run of T tokens at positions P0.. writes:
- * { T (or M), KS, P0, TK = P0 + T }.
+ * The values a run of T tokens at positions P0.. writes into the uniforms params and
+ * paramsSplit: { T (or M), KS, P0, TK = P0 + T }.
  */
 export function uniformValues(c: GPT2Config, T: number, p0 = 0, matvec = false): Record<'params' | 'paramsSplit', Uint32Array<ArrayBuffer>> {
   return {

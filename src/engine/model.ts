@@ -62,7 +62,7 @@ export interface GenerateOptions {
   topP?: number;
   /** Seed of the sampling's random numbers: the same seed gives the same tokens. Default: random (in the result). */
   seed?: number;
-  /** Token ids that end the generation (kept in the result). Default [50256] (<|endoftext|>); [] or false: none. */
+  /** Token ids that end the generation (kept in the result). Default [50256] (<|endoftext|>, when the vocabulary has it); [] or false: none. */
   stop?: readonly number[] | false;
   /** Taps over every position run (rows from the step that computed them). */
   taps?: readonly string[] | 'all';
@@ -135,6 +135,19 @@ export class GPT2 {
       pool.destroyAll();
       throw e;
     }
+  }
+
+  /**
+   * The GPU buffer of one of the model's parameters, by its checkpoint name (`paramShapes(config)` lists
+   * them: `wte.weight`, `ln_f.weight`, `ln_f.bias`, `lm_head.weight` when untied, …), float32, row-major.
+   * Read-only: for the caller's own kernels (bind it as read-only storage); writing to it changes the model.
+   * The buffer belongs to the model (freed by dispose()); unknown names are refused.
+   */
+  weightBuffer(name: string): GPUBuffer {
+    this.checkUsable();
+    const b = this.weights.get(name);
+    if (!b) throw new GPT2TapsError(`no parameter "${name}"; the model has: ${[...this.weights.keys()].join(', ')}`);
+    return b;
   }
 
   /** Live GPU buffers this model made (weights, activations) and their bytes. */
@@ -517,7 +530,8 @@ function checkSampling(o: GenerateOptions, V: number) {
   if (!(topP > 0 && topP <= 1)) fail(`topP must be in (0, 1], got ${o.topP}`);
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 32);
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) fail(`seed must be an integer in [0, 2^32), got ${o.seed}`);
-  const stop = o.stop === false ? [] : [...(o.stop ?? [ENDOFTEXT_ID])];
+  // <|endoftext|> by default, where the vocabulary has it
+  const stop = o.stop === false ? [] : [...(o.stop ?? (ENDOFTEXT_ID < V ? [ENDOFTEXT_ID] : []))];
   if (!stop.every((id) => Number.isInteger(id) && id >= 0 && id < V)) fail(`stop must be token ids in [0, ${V}), got ${JSON.stringify(o.stop)}`);
   return { maxNewTokens: o.maxNewTokens, temperature, topK: Math.min(topK, V), topP, seed, stop };
 }

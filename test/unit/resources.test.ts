@@ -6,7 +6,7 @@ import { nodeDevice } from '../../src/node/device.js';
 import { GPT2 } from '../../src/engine/model.js';
 import { GPT2TapsError } from '../../src/errors.js';
 import { paramShapes, type GPT2Config } from '../../src/engine/config.js';
-import { ACTIVATIONS } from '../../src/engine/forward.js';
+import { ACTIVATIONS, UNIFORM_BYTES } from '../../src/engine/forward.js';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { encode, encodeAsync } from '../../src/tokenizer.js';
 
@@ -46,8 +46,12 @@ describe('GPU buffers', () => {
   it('dispose() frees every buffer the model made, and later runs say it was disposed', async () => {
     const model = await GPT2.load(source, { device });
     await model.run([1, 2, 3], { taps: 'all' });
-    // weights + the activation buffers of the declared forward + its 2 uniforms
-    expect(model.gpuMemory.buffers).toBe(paramShapes(source.config as unknown as GPT2Config).size + Object.keys(ACTIVATIONS).length + 2);
+    // weights + the activation buffers of the declared forward (the per-layer KV caches only when generating) + its uniforms
+    const activations = Object.keys(ACTIVATIONS).filter((k) => k !== 'kv').length;
+    expect(model.gpuMemory.buffers).toBe(paramShapes(source.config as unknown as GPT2Config).size + activations + Object.keys(UNIFORM_BYTES).length);
+    await model.generate([1, 2, 3], { maxNewTokens: 2, temperature: 0 });
+    expect(model.gpuMemory.buffers).toBe(paramShapes(source.config as unknown as GPT2Config).size + activations + Object.keys(UNIFORM_BYTES).length
+      + model.config.n_layer); // kv.0 … kv.{L-1}
     model.dispose();
     expect(model.gpuMemory).toEqual({ buffers: 0, bytes: 0 });
     await expect(model.run([1])).rejects.toThrow(/disposed/);
