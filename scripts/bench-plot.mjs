@@ -83,14 +83,17 @@ try {
 
 // matplotlib, where it is installed: the static PNG of the same figure at 3.1 M points.
 let matplotlib;
-const hasMpl = run('python3', ['-c', 'import matplotlib, numpy']).status === 0;
+// The first Python that has both (a pyenv or venv python3 on PATH may lack them while the system's has them).
+const python = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean)
+  .find((py) => run(py, ['-c', 'import matplotlib, numpy']).status === 0);
+const hasMpl = python !== undefined;
 if (!hasMpl) {
-  matplotlib = { skipped: 'python3 with matplotlib and numpy is not installed on this machine' };
+  matplotlib = { skipped: 'no python3 with matplotlib and numpy on this machine (tried $PYTHON, python3, /usr/bin/python3)' };
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'gpt2-taps-mpl-'));
   const taps = join(dir, 'taps.safetensors');
   const cli = run('node', ['bin/gpt2-taps.js', 'run', '--text', TEXT, '--taps', 'hidden_states.0,h.0,h.0.attn.c_proj,h.0.mlp.c_proj', '--out', taps]);
-  const py = cli.status === 0 ? run('python3', ['demo/bench/matplotlib_figure.py', taps, String(GPT2_SMALL_FIGURE), join(dir, 'figure.png')]) : cli;
+  const py = cli.status === 0 ? run(python, ['demo/bench/matplotlib_figure.py', taps, String(GPT2_SMALL_FIGURE), join(dir, 'figure.png')]) : cli;
   matplotlib = py.status === 0 ? JSON.parse(py.stdout.trim().split('\n').pop()) : { skipped: `failed: ${(py.stderr || py.stdout).slice(-400)}` };
   rmSync(dir, { recursive: true, force: true });
 }
@@ -105,8 +108,10 @@ if (matplotlib.skipped) console.log(`\nmatplotlib static PNG at ${fmtN(GPT2_SMAL
 else console.log(`\nmatplotlib static PNG at ${fmtN(matplotlib.points)} points: ${fmtMs(matplotlib.seconds * 1000)}`);
 const ref = results.find((r) => r.requested === GPT2_SMALL_FIGURE);
 if (ref) {
-  console.log(`interactive first frame at ${fmtN(ref.points)} points: ${fmtMs(ref.firstFrameMs)} ` +
-    `(issue's reference: matplotlib ~7.4 s for the static PNG on the project's 2-core machines)`);
+  console.log(`interactive first frame at ${fmtN(ref.points)} points: ${fmtMs(ref.firstFrameMs)}` + (matplotlib.skipped ? '' :
+    `; matplotlib's PNG in the same run: ${fmtMs(matplotlib.seconds * 1000)} — the first frame is ${ref.firstFrameMs <= matplotlib.seconds * 1000 ? 'no later' : `${(ref.firstFrameMs / (matplotlib.seconds * 1000)).toFixed(1)}× later`}`));
+  console.log(`  of which, per panel (regl-scatterplot): point arrays + spatial index ${ref.panels.map((p) => fmtMs(p.arraysAndIndexMs)).join(' / ')}, ` +
+    `ingest + first draw ${ref.panels.map((p) => fmtMs(p.drawMs)).join(' / ')}`);
 }
 
 mkdirSync(dirname(outFile), { recursive: true });

@@ -3,8 +3,10 @@
 // statistics. Every piece of text that comes from a checkpoint or the input goes into
 // the page as textContent, never as HTML.
 import {
-  GPT2, GPT2TapsError, RESIDUAL_TAPS, browserDevice, encodeAsync, tapsToSafetensors, tokenStrings, type TapResult,
+  GPT2, GPT2TapsError, RESIDUAL_TAPS, browserDevice, decode, encodeAsync, tapsToSafetensors, tokenStrings, type Edit, type TapResult,
 } from '../../src/index.js';
+import { ExplorerGPU } from './explorer-gpu.js';
+import { Explorer, checkEdits, parseEdits, type DimSource } from './explorer.js';
 import { ResidualGPU, panelRanges, type GpuLayer, type LayerPoints, type LayerStats } from './stats.js';
 import { PANELS, ResidualFigure } from './residual-figure.js';
 import type { Panel } from './figure.js';
@@ -36,6 +38,7 @@ interface Timings { forwardMs?: number; statsMs?: number; pointsMs?: number; dra
 const state = {
   device: undefined as GPUDevice | undefined,
   gpu: undefined as ResidualGPU | undefined,
+  explorerGpu: undefined as ExplorerGPU | undefined,
   model: undefined as GPT2 | undefined,
   /** Where the model came from: loaded again (on a new device) after the GPU device was lost. */
   modelChoice: undefined as ModelChoice | undefined,
@@ -43,6 +46,10 @@ const state = {
   /** Set when the device is lost; each task clears it as it starts. */
   deviceLost: false,
   taps: undefined as TapResult | undefined,
+  /** The same input without the edits, when the run on screen has edits (for Ablate and compare). */
+  clean: undefined as TapResult | undefined,
+  /** Token ids that replace the text's (a generated sequence), until the text is edited. */
+  ids: undefined as number[] | undefined,
   tokens: [] as string[],
   /** The uploaded tensors of the layer on screen (re-used when only the threshold changes). */
   cached: undefined as { layer: number; gpu: GpuLayer } | undefined,
@@ -54,6 +61,7 @@ const state = {
 };
 
 let figure: ResidualFigure;
+let explorer: Explorer;
 
 // ---------------------------------------------------------------------------------
 // Banner, progress, task queue
@@ -66,6 +74,13 @@ function showError(e: unknown): void {
   }
   el.bannerText.textContent = msg;
   el.banner.hidden = false;
+  console.warn(`[gpt2-taps demo] ${msg}`);
+}
+/** Adds a message to the banner (several refusals of one run show together). */
+function addError(e: unknown): void {
+  if (el.banner.hidden) { showError(e); return; }
+  const msg = e instanceof Error ? e.message : String(e);
+  el.bannerText.textContent = `${el.bannerText.textContent}\n${msg}`;
   console.warn(`[gpt2-taps demo] ${msg}`);
 }
 function clearError(): void {
@@ -161,6 +176,7 @@ async function loadModel(choice: ModelChoice): Promise<void> {
   state.modelChoice = choice;
   state.modelLabel = label;
   state.taps = undefined;
+  state.clean = undefined;
   const c = model.config;
   el.modelStatus.textContent = `loaded: ${label} — ${c.n_layer} layers, ${c.n_head} heads, n_embd ${c.n_embd}, ` +
     `n_positions ${c.n_positions}${loaded?.cached ? ' (from the browser cache)' : ''}`;
@@ -169,7 +185,13 @@ async function loadModel(choice: ModelChoice): Promise<void> {
       'mean nothing linguistically. Pick a Hugging Face size for real GPT-2 weights.' : '',
     ...model.notes, loaded?.note ?? '',
   ].filter(Boolean).join(' ');
-  const prev = Number(el.layer.value) || 0;
+  let prev = Number(el.layer.value) || 0;
+  if (pendingLayer !== undefined) {
+    if (!(Number.isInteger(pendingLayer) && pendingLayer >= 0 && pendingLayer < c.n_layer)) {
+      addError(new GPT2TapsError(`layer ${pendingLayer} from the link is out of range: this model has layers 0..${c.n_layer - 1}`));
+    } else prev = pendingLayer;
+    pendingLayer = undefined;
+  }
   el.layer.replaceChildren(...Array.from({ length: c.n_layer }, (_, l) => new Option(`${l} → ${l + 1}`, String(l))));
   el.layer.value = String(Math.min(prev, c.n_layer - 1));
   void updateTokenCount();
@@ -184,13 +206,16 @@ async function ensureGpu(): Promise<{ device: GPUDevice; gpu: ResidualGPU }> {
   if (state.device && state.gpu) return { device: state.device, gpu: state.gpu };
   const device = await browserDevice();
   const gpu = await ResidualGPU.create(device);
+  const explorerGpu = await ExplorerGPU.create(device);
   state.device = device;
   state.gpu = gpu;
+  state.explorerGpu = explorerGpu;
   void device.lost.then((info) => {
     if (state.device !== device) return;
     state.deviceLost = true;
     state.device = undefined;
     state.gpu = undefined;
+    state.explorerGpu = undefined;
     // Their buffers went with the device. (Not disposed: a run in flight reports the loss itself.)
     state.cached = undefined;
     state.model = undefined;
@@ -229,7 +254,7 @@ function textIds(): Promise<number[]> {
 async function updateTokenCount(): Promise<void> {
   const text = el.text.value;
   el.tokenCount.dataset.counting = '1';
-  const n = (await textIds()).length;
+  const n = (state.ids ?? await textIds()).length;
   if (el.text.value !== text) return; // edited meanwhile: the newer count will show
   delete el.tokenCount.dataset.counting;
   const max = state.model?.config.n_positions;
@@ -246,17 +271,31 @@ async function runModel(): Promise<void> {
   const model = state.model;
   if (!model) throw new GPT2TapsError('no model is loaded');
   setProgress('tokenizing…');
-  const ids = await textIds();
+  const ids = state.ids ?? await textIds();
   if (ids.length === 0) throw new GPT2TapsError('the text is empty: nothing to run');
   if (ids.length > model.config.n_positions) {
     throw new GPT2TapsError(`${ids.length} tokens is more than this model's n_positions (${model.config.n_positions})`, 'shorten the text');
   }
   setProgress(`forward pass over ${ids.length} tokens…`);
   const t0 = performance.now();
-  const taps = await model.run(ids, { taps: RESIDUAL_TAPS });
+  // The figure's taps, and what the explorer shows of layer l (neurons, attention) and the logits.
+  const l = Math.min(Number(el.layer.value) || 0, model.config.n_layer - 1);
+  const names = [...RESIDUAL_TAPS, `h.${l}.mlp.act`, `attentions.${l}`, 'logits'];
+  // Edits the model refuses for this input are dropped, each with its message; the rest run.
+  const { valid, refused } = checkEdits(model, explorer.edits, ids.length);
+  if (refused.length > 0) {
+    explorer.edits = valid;
+    explorer.renderEdits();
+    addError(new GPT2TapsError(refused.join('\n')));
+  }
+  const edits: Edit[] = [...valid];
+  const taps = await model.run(ids, { taps: names, edits });
   state.timings = { forwardMs: performance.now() - t0 };
+  const clean = edits.length > 0 ? await model.run(ids, { taps: names }) : undefined;
   dropCached();
   state.taps = taps;
+  state.clean = clean;
+  updateUrl();
   state.tokens = tokenStrings([...taps.inputIds]);
   el.exportTaps.disabled = false;
 }
@@ -340,6 +379,8 @@ async function drawFigure(): Promise<void> {
   }
   applyMouseMode();
   const totalMs = performance.now() - t0;
+  setProgress('explorer: GPU statistics, top-k, logit lens…');
+  await explorer.render();
   state.timings = { ...state.timings, statsMs, pointsMs, drawMs: totalMs - statsMs - pointsMs, totalMs };
   Object.assign(figure.root.dataset, {
     layer: String(layer), threshold: String(threshold), tokens: String(taps.inputIds.length), dims: String(model.config.n_embd),
@@ -462,8 +503,17 @@ function wireControls(): void {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); void runAndDraw(); }
   });
   let tokenTimer: ReturnType<typeof setTimeout> | undefined;
-  el.text.addEventListener('input', () => { clearTimeout(tokenTimer); tokenTimer = setTimeout(() => void updateTokenCount(), 150); });
-  el.layer.addEventListener('change', () => void requestDraw());
+  el.text.addEventListener('input', () => {
+    state.ids = undefined; // the text is the input again
+    clearTimeout(tokenTimer);
+    tokenTimer = setTimeout(() => void updateTokenCount(), 150);
+  });
+  el.layer.addEventListener('change', () => {
+    updateUrl();
+    const l = Number(el.layer.value);
+    if (state.taps && !state.taps.names.includes(`attentions.${l}`)) void runAndDraw();
+    else void requestDraw();
+  });
   el.view.addEventListener('change', () => void requestDraw());
   let thresholdTimer: ReturnType<typeof setTimeout> | undefined;
   el.threshold.addEventListener('input', () => {
@@ -547,6 +597,10 @@ function wireControls(): void {
     download(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }), 'taps.safetensors');
   });
   window.addEventListener('unhandledrejection', (e) => showError(e.reason));
+  window.addEventListener('explorer-error', (e) => addError((e as CustomEvent).detail));
+  el.view.addEventListener('change', () => updateUrl());
+  el.threshold.addEventListener('change', () => updateUrl());
+  wireGenerate();
 }
 
 async function showHfSize(name: string): Promise<void> {
@@ -565,6 +619,166 @@ async function showHfSize(name: string): Promise<void> {
     el.hfInfo.textContent = `${name}: size unknown`;
     showError(e);
   }
+}
+
+// ---------------------------------------------------------------------------------
+// Generate
+
+let generating: AbortController | undefined;
+
+function readNumber(id: string, what: string, opts: { int?: boolean; min: number; max?: number; optional?: boolean }): number | undefined {
+  const raw = $<HTMLInputElement>(id).value.trim();
+  if (raw === '' && opts.optional) return undefined;
+  const v = Number(raw);
+  if (raw === '' || !Number.isFinite(v) || (opts.int && !Number.isInteger(v)) || v < opts.min || (opts.max !== undefined && v > opts.max)) {
+    throw new GPT2TapsError(`${what} "${raw}" is not ${opts.int ? 'an integer' : 'a number'} in [${opts.min}, ${opts.max ?? '∞'}]`);
+  }
+  return v;
+}
+
+async function generate(): Promise<void> {
+  if (!state.model && state.modelChoice) await loadModel(state.modelChoice);
+  const model = state.model;
+  if (!model) throw new GPT2TapsError('no model is loaded');
+  const N = model.config.n_positions;
+  const maxNewTokens = readNumber('gen-tokens', 'tokens', { int: true, min: 1, max: 100_000 })!;
+  const temperature = readNumber('gen-temp', 'temperature', { min: 0 })!;
+  const topK = readNumber('gen-topk', 'top-k', { int: true, min: 0 })!;
+  const seed = readNumber('gen-seed', 'seed', { int: true, min: 0, max: 2 ** 32 - 1, optional: true });
+  const prompt = state.ids ?? [...await textIds()];
+  if (prompt.length === 0) throw new GPT2TapsError('the text is empty: nothing to generate from');
+  if (prompt.length > N) throw new GPT2TapsError(`${prompt.length} tokens is more than this model's n_positions (${N})`, 'shorten the text');
+  const { valid, refused } = checkEdits(model, explorer.edits, prompt.length);
+  if (refused.length > 0) {
+    explorer.edits = valid;
+    explorer.renderEdits();
+    addError(new GPT2TapsError(refused.join('\n')));
+  }
+  const out = $('generate-out'), status = $('generate-status');
+  const run = $<HTMLButtonElement>('generate-run'), stop = $<HTMLButtonElement>('generate-stop');
+  const promptSpan = document.createElement('span');
+  promptSpan.className = 'prompt';
+  promptSpan.textContent = decode(prompt);
+  const newSpan = document.createElement('span');
+  newSpan.className = 'new';
+  out.replaceChildren(promptSpan, newSpan);
+  out.dataset.state = 'running';
+  out.dataset.newTokens = '0';
+  const newIds: number[] = [];
+  generating = new AbortController();
+  run.disabled = true;
+  stop.disabled = false;
+  status.textContent = `generating with the KV cache${valid.length ? `, ${valid.length} edit(s) at every step` : ''}…`;
+  setProgress('generating…');
+  try {
+    const g = await model.generate(prompt, {
+      maxNewTokens, temperature, topK, seed, edits: valid, signal: generating.signal,
+      onToken: (id) => {
+        newIds.push(id);
+        newSpan.textContent = decode(newIds);
+        out.dataset.newTokens = String(newIds.length);
+        status.textContent = `${newIds.length} new token(s)…`;
+      },
+    });
+    const why = {
+      length: `${g.newIds.length} new tokens`,
+      stop: `stopped at <|endoftext|> after ${g.newIds.length} new tokens`,
+      context: `stopped after ${g.newIds.length} new tokens: the sequence reached this model's n_positions (${N})` +
+        (g.ids.length > N ? '; the last token, chosen from a full context, cannot be run and is left out of the views' : ''),
+      aborted: `stopped by you after ${g.newIds.length} new tokens`,
+    }[g.reason];
+    status.textContent = `${why} (seed ${g.seed}, temperature ${temperature}, top-k ${topK}). The views now show the longer sequence.`;
+    out.dataset.reason = g.reason;
+    out.dataset.state = 'done';
+    state.ids = [...g.ids].slice(0, N);
+    el.text.value = decode(state.ids);
+    void updateTokenCount();
+  } finally {
+    generating = undefined;
+    run.disabled = false;
+    stop.disabled = true;
+  }
+  await runModel();
+  await drawFigure();
+}
+
+function wireGenerate(): void {
+  $('generate-stop').addEventListener('click', () => generating?.abort());
+  $('generate-run').addEventListener('click', () => { clearError(); void enqueue(generate); });
+}
+
+// ---------------------------------------------------------------------------------
+// The URL: model, text (or generated ids), layer, view, threshold, selections and edits
+
+let urlReady = false;
+const urlErrors: unknown[] = [];
+let pendingLayer: number | undefined;
+const MAX_URL_TEXT = 16_000;
+
+function updateUrl(): void {
+  if (!urlReady || !explorer) return;
+  const p = new URLSearchParams();
+  const c = state.modelChoice;
+  p.set('model', !c || c.kind === 'bundled' ? 'bundled' : c.kind === 'hf' ? c.name : 'local');
+  if (el.text.value.length <= MAX_URL_TEXT) p.set('text', el.text.value);
+  if (state.ids && state.ids.length <= 4096) p.set('ids', state.ids.join(','));
+  if (el.layer.value !== '') p.set('layer', el.layer.value);
+  p.set('view', el.view.value);
+  p.set('threshold', el.threshold.value);
+  const s = explorer.sel;
+  p.set('tensor', s.dimSource);
+  if (s.dim >= 0) p.set('dim', String(s.dim));
+  if (s.neuron >= 0) p.set('neuron', String(s.neuron));
+  p.set('head', String(s.head));
+  if (s.lensPos >= 0) p.set('pos', String(s.lensPos));
+  if (explorer.edits.length > 0) p.set('edits', JSON.stringify(explorer.edits));
+  history.replaceState(null, '', `#${p.toString()}`);
+}
+
+/** Applies the link's state to the controls; returns the model to load. Bad parts show in the banner. */
+function readUrl(): ModelChoice {
+  const p = new URLSearchParams(location.hash.slice(1));
+  // Shown once the first load has started (it clears the banner).
+  const showError = (e: unknown) => urlErrors.push(e);
+  const int = (key: string): number | undefined => {
+    const v = p.get(key);
+    if (v === null) return undefined;
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n)) { showError(new GPT2TapsError(`${key} "${v}" in the link is not an integer: ignored`)); return undefined; }
+    return n;
+  };
+  const text = p.get('text');
+  if (text !== null) el.text.value = text;
+  const ids = p.get('ids');
+  if (ids !== null) {
+    const list = ids.split(',').map(Number);
+    if (list.length === 0 || !list.every((n) => Number.isInteger(n) && n >= 0 && n < 50257)) {
+      showError(new GPT2TapsError('the link\'s token ids are not GPT-2 token ids: the text is used instead'));
+    } else state.ids = list;
+  }
+  pendingLayer = int('layer');
+  const view = p.get('view');
+  if (view !== null && Array.from(el.view.options).some((o) => o.value === view)) el.view.value = view;
+  const threshold = p.get('threshold');
+  if (threshold !== null) el.threshold.value = threshold;
+  const tensor = p.get('tensor');
+  explorer.setSelection({
+    dimSource: tensor === 'attn' || tensor === 'mlp' ? tensor as DimSource : 'resid',
+    dim: int('dim') ?? -1, neuron: int('neuron') ?? -1, head: int('head') ?? 0, lensPos: int('pos') ?? -1,
+  });
+  const edits = p.get('edits');
+  if (edits !== null) {
+    try { explorer.edits = parseEdits(edits); } catch (e) { showError(e); }
+  }
+  const model = p.get('model');
+  if (model === null || model === 'bundled') return { kind: 'bundled' };
+  if (model === 'local') {
+    showError(new GPT2TapsError('the link was made with a local model file, which a link cannot carry: the bundled model is shown instead'));
+    return { kind: 'bundled' };
+  }
+  if ((HF_NAMES as string[]).includes(model)) el.source.value = `hf:${model}`;
+  else { el.source.value = 'hf-repo'; el.repo.value = model; el.repoLabel.hidden = false; }
+  return { kind: 'hf', name: model };
 }
 
 // ---------------------------------------------------------------------------------
@@ -588,8 +802,18 @@ async function start(): Promise<void> {
   wireControls();
   void updateTokenCount();
   figure = new ResidualFigure(el.figure, plotSize(), { onHover, onSelect });
+  explorer = new Explorer({
+    model: () => state.model, taps: () => state.taps, clean: () => state.clean, tokens: () => state.tokens,
+    layer: () => Math.min(Number(el.layer.value) || 0, (state.model?.config.n_layer ?? 1) - 1),
+    threshold: readThreshold,
+    explorerGpu: () => state.explorerGpu, residualGpu: () => state.gpu,
+    enqueue, changed: updateUrl, rerun: () => void runAndDraw(),
+  });
+  explorer.renderEdits();
+  const first = readUrl();
+  urlReady = true;
   (window as unknown as { demo: unknown }).demo = {
-    state, figure,
+    state, figure, explorer,
     /** Page coordinates of point j of panel p (for tests). */
     screenPosition: (p: number, j: number) => figure.panels[p].screenPosition(j),
     /** The GPU statistics of four arbitrary tensors (for tests of the WGSL reductions). */
@@ -609,7 +833,9 @@ async function start(): Promise<void> {
     return;
   }
   document.body.dataset.webgpu = '1';
-  await loadAndRun({ kind: 'bundled' });
+  const loaded = loadAndRun(first);
+  if (urlErrors.length > 0) showError(new GPT2TapsError(urlErrors.splice(0).map((e) => (e instanceof Error ? e.message : String(e))).join('\n')));
+  await loaded;
 }
 
 void start().catch(showError);
