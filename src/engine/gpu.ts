@@ -1,6 +1,7 @@
 // Small WebGPU helpers shared by the model and the tests: tracked buffer creation,
 // pipeline creation inside error scopes with shader messages that name the kernel
-// and line, and one-dispatch-per-pass encoding.
+// and line, and one-dispatch-per-pass encoding (for tests, the microbenchmarks and the demo;
+// the model batches its dispatches itself).
 import { GPT2TapsError } from '../errors.js';
 
 /** Creates and destroys GPU buffers, counting what is alive (for leak checks and dispose()). */

@@ -40,7 +40,8 @@ export interface RunOptions {
   edits?: readonly Edit[];
   /**
    * GPU timestamps for dispatch i of the run (i indexes model.dispatches(T, the same options)):
-   * each dispatch has its own compute pass. For profiling (src/profile/profile.ts).
+   * a dispatch given them runs in a compute pass of its own (the others share passes). For
+   * profiling (src/profile/profile.ts).
    */
   timestampWrites?: (i: number) => GPUComputePassTimestampWrites | undefined;
 }

@@ -1,6 +1,6 @@
-// Per-kernel GPU profiling of the forward pass, through the model's public run(): every
-// dispatch has its own compute pass, and run({ timestampWrites }) puts query 2i at the
-// beginning of dispatch i and 2i+1 at its end. Dispatches (model.dispatches(), the declared
+// Per-kernel GPU profiling of the forward pass, through the model's public run(): a dispatch
+// given timestampWrites gets a compute pass of its own, and run({ timestampWrites }) puts
+// query 2i at the beginning of dispatch i and 2i+1 at its end. Dispatches (model.dispatches(), the declared
 // forward of src/engine/forward.ts, with each one's cost) are grouped by label without the
 // layer prefix ('h.3.mlp.c_fc' → 'mlp.c_fc') and set against the device's measured peak
 // (src/profile/peak.ts). Where timestamp-query is missing, only the whole forward is timed,
