@@ -12,6 +12,7 @@ import { measurePeak } from '../profile/peak.js';
 import { formatProfile, profileForward, type ProfileReport } from '../profile/profile.js';
 import { nodeDevice } from './device.js';
 import { distDir, withRunnerPage } from './browser.js';
+import { resolveModelArg } from './download.js';
 
 export const PROFILE_HELP = `gpt2-taps profile — per-kernel GPU timings of the forward pass, against the device's measured peak
 
@@ -19,7 +20,8 @@ Usage:
   gpt2-taps profile [--model M] (--text "…" | --tokens N) [--runs 10] [--warmup 3] [--taps names] [--json] [--backend node|browser]
 
 Options:
-  --model M      a folder with model.safetensors (+ config.json), a .safetensors file, or (browser) an http(s) URL.
+  --model M      a folder with model.safetensors (+ config.json), a .safetensors file, a Hugging Face repo id
+                 (from Python's cache, or downloaded into it), or (browser) an http(s) URL.
                  Default: the bundled weights/gpt2-tiny (3 layers, RANDOM weights).
   --text "…"     profile on the tokens of this text; or
   --tokens N     on N synthetic token ids (i·7919 mod vocab_size).
@@ -122,7 +124,7 @@ export async function profileCommand(args: string[], log: Log = stderr): Promise
     });
     if (v.help) { process.stdout.write(PROFILE_HELP); return 0; }
     if ((v.text === undefined) === (v.tokens === undefined)) throw new GPT2TapsError('give exactly one of --text, --tokens N');
-    let model = v.model;
+    let model = v.model && resolveModelArg(v.model, { log, localOnly: v.backend === 'browser' });
     if (!model) {
       model = bundledModel();
       log(`using the bundled model ${model} (RANDOM weights: timings are real, text is meaningless)`);

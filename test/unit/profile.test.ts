@@ -2,6 +2,9 @@
 // Node backend: the per-kernel rows cover every dispatch of a forward pass, and their GPU
 // times add up to the GPU-timestamped forward (first timestamp to last) within 10%.
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { nodeDevice } from '../../src/node/device.js';
 import { GPT2 } from '../../src/engine/model.js';
 import { formatProfile, groupSteps, kernelGroup, profileForward, type ProfileReport } from '../../src/profile/profile.js';
@@ -128,6 +131,22 @@ describe('gpt2-taps profile (profileCommand)', () => {
     expect(await profileCommand(['--tokens', '0'], (l) => logged.push(l))).toBe(2);
     expect(await profileCommand(['--tokens', '3', '--backend', 'gpu'], (l) => logged.push(l))).toBe(2);
     expect(logged.join('\n')).toMatch(/exactly one of --text, --tokens/);
+  });
+
+  it('takes a Hugging Face repo id like the other commands (offline with an empty cache: exit 2, naming the repo)', async () => {
+    const saved = { offline: process.env.HF_HUB_OFFLINE, cache: process.env.HF_HUB_CACHE };
+    process.env.HF_HUB_OFFLINE = '1';
+    process.env.HF_HUB_CACHE = mkdtempSync(join(tmpdir(), 'gpt2-taps-profile-cache-'));
+    const logged: string[] = [];
+    try {
+      expect(await profileCommand(['--model', 'someone/a-gpt2', '--tokens', '2'], (l) => logged.push(l))).toBe(2);
+    } finally {
+      for (const [k, v] of [['HF_HUB_OFFLINE', saved.offline], ['HF_HUB_CACHE', saved.cache]] as const) {
+        if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      }
+    }
+    expect(logged.join('\n')).toMatch(/someone\/a-gpt2/);
+    expect(logged.join('\n')).toMatch(/HF_HUB_OFFLINE|offline/i);
   });
 });
 
