@@ -17,4 +17,5 @@ export { readHeader, readTensorF32, readTensorI32, readAllTensors, writeSafetens
 export { tapsToSafetensors, tapFileSource } from './analysis/tap-file.js';
 export { prepareEdits, type Edit, type EditOp, type PatchSource } from './engine/edits.js';
 export { profileForward, formatProfile, formatPeak, kernelGroup, formula, type ProfileOptions, type ProfileReport, type KernelRow, type ForwardTiming } from './profile/profile.js';
-export { measurePeak, measureMatmul, describeDevice, PassTimer, RoundingDetector, type PeakOptions, type PeakResult, type MatmulOptions, type MatmulTiming } from './profile/peak.js';
+export { measurePeak, measureMatmul, type PeakOptions, type PeakResult, type MatmulOptions, type MatmulTiming } from './profile/peak.js';
+export { describeDevice, PassTimer, RoundingDetector } from './engine/timing.js';

@@ -127,7 +127,7 @@ export interface ForwardOptions {
   cache?: { p0: number };
   /** Choose the next token from the last row's logits (generation). */
   sample?: boolean;
-  /** Run a single row (T = 1) with the matrix-vector variants (chosen per device: src/profile/tune.ts). */
+  /** Run a single row (T = 1) with the matrix-vector variants (chosen per device: src/engine/tune.ts). */
   matvec?: boolean;
 }
 

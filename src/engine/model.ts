@@ -13,7 +13,7 @@ import {
 } from './forward.js';
 import { prepareEdits, type Edit, type PreparedEdit } from './edits.js';
 import { TapResult, type Tensor } from './taps.js';
-import { matvecFaster } from '../profile/tune.js';
+import { matvecFaster } from './tune.js';
 import { ENDOFTEXT_ID } from '../tokenizer.js';
 
 export interface LoadOptions {

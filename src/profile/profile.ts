@@ -9,10 +9,10 @@ import { GPT2TapsError } from '../errors.js';
 import { KERNELS, type KernelName } from '../engine/kernels.js';
 import type { Dispatch } from '../engine/forward.js';
 import type { GPT2 } from '../engine/model.js';
+import { measurePeak, type PeakResult } from './peak.js';
 import {
-  PassTimer, RoundingDetector, describeDevice, hasTimestamps, measurePeak, median, passMs,
-  type PeakResult, type TimestampSource,
-} from './peak.js';
+  PassTimer, RoundingDetector, describeDevice, hasTimestamps, median, passMs, type TimestampSource,
+} from '../engine/timing.js';
 
 export interface ProfileOptions {
   /** Timed forward passes (after warm-up). Default 10. */

@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { nodeDevice } from '../../src/node/device.js';
 import { GPT2 } from '../../src/engine/model.js';
 import { formatProfile, groupSteps, kernelGroup, profileForward, type ProfileReport } from '../../src/profile/profile.js';
-import {
-  measurePeak, PEAK_COPY_BINDINGS, PEAK_FMA_BINDINGS, PEAK_SOURCES, RoundingDetector, type PeakResult,
-} from '../../src/profile/peak.js';
+import { measurePeak, PEAK_COPY_BINDINGS, PEAK_FMA_BINDINGS, PEAK_SOURCES, type PeakResult } from '../../src/profile/peak.js';
+import { RoundingDetector } from '../../src/engine/timing.js';
 import { profileCommand } from '../../src/node/profile-command.js';
 
 const MODEL = new URL('../../weights/gpt2-tiny/', import.meta.url).pathname;

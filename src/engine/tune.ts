@@ -3,10 +3,10 @@
 // and which is faster depends on the device (a CPU emulation such as SwiftShader pays dearly
 // for the workgroup barriers a GPU's matrix-vector kernel needs). Each choice is timed once per
 // adapter and shape, with GPU timestamps where the device has them, and remembered.
-import { KERNELS, compileKernel, type KernelName } from '../engine/kernels.js';
-import { BufferPool, bindGroup, encodeDispatch } from '../engine/gpu.js';
-import type { GPT2Config } from '../engine/config.js';
-import { describeDevice, timeGpu } from './peak.js';
+import { KERNELS, compileKernel, type KernelName } from './kernels.js';
+import { BufferPool, bindGroup, encodeDispatch } from './gpu.js';
+import type { GPT2Config } from './config.js';
+import { describeDevice, timeGpu } from './timing.js';
 
 const chosen = new Map<string, boolean>();
 
