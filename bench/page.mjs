@@ -4,7 +4,11 @@ import * as g from '/gpt2-taps.js';
 import { benchOurs, median } from './ours.mjs';
 
 async function ortSession(ort, ep) {
-  return ort.InferenceSession.create('/onnx/model.onnx', { executionProviders: [ep], graphOptimizationLevel: 'all' });
+  // The ONNX file holds the graph; its weights are the bundled model.safetensors (external data, by offset).
+  return ort.InferenceSession.create('/onnx/model.onnx', {
+    executionProviders: [ep], graphOptimizationLevel: 'all',
+    externalData: [{ path: 'model.safetensors', data: '/model/model.safetensors' }],
+  });
 }
 
 /** onnxruntime-web on each prompt with execution provider `ep`: ids in → logits out, wall clock. */
