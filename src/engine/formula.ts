@@ -6,31 +6,50 @@ import { GPT2TapsError } from '../errors.js';
 
 export type Symbols = Readonly<Record<string, number>>;
 
-/** Evaluates `formula` with the values of its names taken from `symbols`. */
+type Compiled = (symbols: Symbols) => number;
+const compiled = new Map<string, Compiled>();
+
+/** Evaluates `formula` with the values of its names taken from `symbols` (each formula is parsed once). */
 export function evaluate(formula: string, symbols: Symbols): number {
+  let f = compiled.get(formula);
+  if (!f) {
+    f = compile(formula);
+    compiled.set(formula, f);
+  }
+  return f(symbols);
+}
+
+/** Parses a formula into a function of the symbols; a name without a value fails when evaluated. */
+function compile(formula: string): Compiled {
   const tokens = formula.match(/\d+(?:\.\d+)?|[A-Za-z_]\w*|[-+−·*/^²()]|\S/g) ?? [];
   let i = 0;
   const fail = (why: string): never => { throw new GPT2TapsError(`formula "${formula}": ${why}`); };
   const peek = () => tokens[i];
   // sum := product (('+'|'-') product)*; product := power (('·'|'*'|'/') power)*;
   // power := atom ('²' | '^' atom)?; atom := number | name | '(' sum ')' | '-' atom
-  const sum = (): number => {
+  const sum = (): Compiled => {
     let v = product();
-    while (peek() === '+' || peek() === '-' || peek() === '−') v = tokens[i++] === '+' ? v + product() : v - product();
+    while (peek() === '+' || peek() === '-' || peek() === '−') {
+      const [a, plus, b] = [v, tokens[i++] === '+', product()];
+      v = plus ? (s) => a(s) + b(s) : (s) => a(s) - b(s);
+    }
     return v;
   };
-  const product = (): number => {
+  const product = (): Compiled => {
     let v = power();
-    while (peek() === '·' || peek() === '*' || peek() === '/') v = tokens[i++] === '/' ? v / power() : v * power();
+    while (peek() === '·' || peek() === '*' || peek() === '/') {
+      const [a, div, b] = [v, tokens[i++] === '/', power()];
+      v = div ? (s) => a(s) / b(s) : (s) => a(s) * b(s);
+    }
     return v;
   };
-  const power = (): number => {
-    const v = atom();
-    if (peek() === '²') { i++; return v * v; }
-    if (peek() === '^') { i++; return v ** atom(); }
-    return v;
+  const power = (): Compiled => {
+    const a = atom();
+    if (peek() === '²') { i++; return (s) => a(s) * a(s); }
+    if (peek() === '^') { i++; const b = atom(); return (s) => a(s) ** b(s); }
+    return a;
   };
-  const atom = (): number => {
+  const atom = (): Compiled => {
     const t = tokens[i++];
     if (t === undefined) return fail('ends too early');
     if (t === '(') {
@@ -38,9 +57,9 @@ export function evaluate(formula: string, symbols: Symbols): number {
       if (tokens[i++] !== ')') fail('a "(" is not closed');
       return v;
     }
-    if (t === '-' || t === '−') return -atom();
-    if (/^\d/.test(t)) return Number(t);
-    if (/^[A-Za-z_]/.test(t)) return symbols[t] ?? fail(`no value for "${t}"`);
+    if (t === '-' || t === '−') { const a = atom(); return (s) => -a(s); }
+    if (/^\d/.test(t)) { const n = Number(t); return () => n; }
+    if (/^[A-Za-z_]/.test(t)) return (s) => s[t] ?? fail(`no value for "${t}"`);
     return fail(`unexpected "${t}"`);
   };
   const v = sum();
