@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { GPT2TapsError } from './errors.js';
 import { GPT2 } from './engine/model.js';
 import { TapResult } from './engine/taps.js';
-import { KNOWN_MODELS, type GPT2Config } from './engine/config.js';
+import { KNOWN_MODELS, type GPT2Config } from './checkpoint/config.js';
 import { configSymbols, resolveTaps, tapCatalogue } from './engine/forward.js';
 import { evaluate } from './engine/formula.js';
 import { openModelSource } from './checkpoint/sources.js';

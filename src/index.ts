@@ -3,7 +3,7 @@
 export { GPT2, type LoadOptions, type RunOptions, type GenerateOptions, type GenerateResult } from './engine/model.js';
 export { TapResult, type Tensor } from './engine/taps.js';
 export { GPT2TapsError } from './errors.js';
-export { KNOWN_MODELS, paramShapes, type GPT2Config } from './engine/config.js';
+export { KNOWN_MODELS, paramShapes, type GPT2Config } from './checkpoint/config.js';
 export {
   ACTIVATIONS, activationShapes, allTapNames, forwardOps, planForward, resolveTaps, tapCatalogue, tapShape,
   type Dispatch, type OpDecl, type PointDecl, type TapInfo,

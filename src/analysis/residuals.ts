@@ -4,7 +4,7 @@
 // residual dimensions that would otherwise dominate r).
 // "Layer l+1" is the block output h.l — for the last layer too: Hugging Face's last
 // hidden state has ln_f applied, so it is not the residual stream.
-import type { GPT2Config } from '../engine/config.js';
+import type { GPT2Config } from '../checkpoint/config.js';
 import type { TapResult } from '../engine/taps.js';
 
 export interface LayerResiduals {

@@ -1,7 +1,7 @@
 // Loading a Hugging Face GPT-2 checkpoint (model.safetensors [+ config.json]), browser-safe.
 // Canonical parameter names are those of `paramShapes(config)`: `wte.weight`, `h.0.attn.c_attn.weight`, ...
 import { GPT2TapsError } from '../errors.js';
-import { type GPT2Config, configFromJSON, inferConfig, paramShapes } from '../engine/config.js';
+import { type GPT2Config, configFromJSON, inferConfig, paramShapes } from './config.js';
 import {
   type ByteSource, type CheckpointSource, type SafetensorsHeader, type ShardedSource, type TensorInfo,
   FLOAT_DTYPES, isSharded, readHeader, readTensorF32,

@@ -2,7 +2,7 @@
 // local path. Browser-safe: the Node-only code lives in ./node/file-source.ts and is loaded
 // with a dynamic import, only when running in Node.
 import { GPT2TapsError } from '../errors.js';
-import { KNOWN_MODELS } from '../engine/config.js';
+import { KNOWN_MODELS } from './config.js';
 import {
   type ByteSource, type CheckpointSource, SAFETENSORS_INDEX_FILE, bytesSource, parseSafetensorsIndex, shardedSource,
 } from './safetensors.js';

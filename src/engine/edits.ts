@@ -4,7 +4,7 @@
 // (src/engine/forward.ts places it). Here: checking an edit against the model and the run,
 // and the arrays the kernel reads. Every mistake is refused before anything runs.
 import { GPT2TapsError } from '../errors.js';
-import type { GPT2Config } from './config.js';
+import type { GPT2Config } from '../checkpoint/config.js';
 import { tapInfo, tapShape } from './forward.js';
 import type { Tensor } from './taps.js';
 

@@ -10,7 +10,7 @@
 // Math names: T tokens in this run, TK keys (P0 + T: the positions before this run and its own),
 // D n_embd, H n_head, HD head dim, L n_layer, V vocab, NP n_positions.
 import { GPT2TapsError } from '../errors.js';
-import { paramShapes, type GPT2Config } from './config.js';
+import { paramShapes, type GPT2Config } from '../checkpoint/config.js';
 import { evaluate, evaluateShape, type Symbols } from './formula.js';
 import { KERNELS, SPLIT_K_MAX, splitK, type KernelDecl, type KernelName } from './kernels.js';
 

@@ -2,7 +2,7 @@
 // src/engine/forward.ts — a flat list of dispatches, and taps: after a dispatch, a copy of
 // a buffer it wrote into a mappable buffer, encoded only for the taps a run asks for.
 import { GPT2TapsError } from '../errors.js';
-import { paramShapes, type GPT2Config } from './config.js';
+import { paramShapes, type GPT2Config } from '../checkpoint/config.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/checkpoint.js';
 import { openModelSource, type ModelSource } from '../checkpoint/sources.js';
 import { BufferPool, bindGroup, type Kernel } from './gpu.js';

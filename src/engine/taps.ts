@@ -1,6 +1,6 @@
 // The result of a run: the token ids and the requested taps, by Hugging Face name.
 import { GPT2TapsError } from '../errors.js';
-import type { GPT2Config } from './config.js';
+import type { GPT2Config } from '../checkpoint/config.js';
 import { resolveTaps } from './forward.js';
 
 export interface Tensor { data: Float32Array; shape: number[] }

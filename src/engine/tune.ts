@@ -5,7 +5,7 @@
 // adapter and shape, with GPU timestamps where the device has them, and remembered.
 import { KERNELS, compileKernel, type KernelName } from './kernels.js';
 import { BufferPool, bindGroup, encodeDispatch } from './gpu.js';
-import type { GPT2Config } from './config.js';
+import type { GPT2Config } from '../checkpoint/config.js';
 import { describeDevice, timeGpu } from './timing.js';
 
 const chosen = new Map<string, boolean>();

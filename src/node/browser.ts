@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GPT2TapsError } from '../errors.js';
-import type { GPT2Config } from '../engine/config.js';
+import type { GPT2Config } from '../checkpoint/config.js';
 import type { Page } from 'playwright-core';
 import { serve } from './serve.js';
 

@@ -19,7 +19,7 @@ import {
   type RepoSpec, checkGpt2Config, parseRepoSpec, repoLabel, safetensorsEntry, setModelNameResolver,
 } from '../checkpoint/sources.js';
 import { SAFETENSORS_INDEX_FILE, parseSafetensorsIndex } from '../checkpoint/safetensors.js';
-import { KNOWN_MODELS } from '../engine/config.js';
+import { KNOWN_MODELS } from '../checkpoint/config.js';
 import {
   COMMIT_RE, type HubSettings, type HubSettingsOptions, findCachedModel, hubSettings, offlineError, repoCacheDir,
 } from './hub.js';

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GPT2TapsError } from '../../src/errors.js';
-import { configFromJSON, paramShapes } from '../../src/engine/config.js';
+import { configFromJSON, paramShapes } from '../../src/checkpoint/config.js';
 import { type WriteTensor, bytesSource, readAllTensors, writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { openCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { openModelSource } from '../../src/checkpoint/sources.js';

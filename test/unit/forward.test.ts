@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { nodeDevice } from '../../src/node/device.js';
 import { GPT2 } from '../../src/engine/model.js';
 import { GPT2TapsError } from '../../src/errors.js';
-import { paramShapes, type GPT2Config } from '../../src/engine/config.js';
+import { paramShapes, type GPT2Config } from '../../src/checkpoint/config.js';
 import {
   ACTIVATIONS, activationOf, activationShapes, allTapNames, checkDeviceLimits, configSymbols, forwardOps, planForward, tapCatalogue, tapShape,
   UNIFORM_BYTES,

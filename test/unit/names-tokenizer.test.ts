@@ -2,7 +2,7 @@
 // the tokenizer's special tokens.
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { inferConfig, paramShapes, configFromJSON } from '../../src/engine/config.js';
+import { inferConfig, paramShapes, configFromJSON } from '../../src/checkpoint/config.js';
 import { allTapNames, resolveTaps, tapShape } from '../../src/engine/forward.js';
 import { encode, decode } from '../../src/tokenizer.js';
 

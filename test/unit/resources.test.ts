@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { nodeDevice } from '../../src/node/device.js';
 import { GPT2 } from '../../src/engine/model.js';
 import { GPT2TapsError } from '../../src/errors.js';
-import { paramShapes, type GPT2Config } from '../../src/engine/config.js';
+import { paramShapes, type GPT2Config } from '../../src/checkpoint/config.js';
 import { ACTIVATIONS, UNIFORM_BYTES } from '../../src/engine/forward.js';
 import { writeSafetensors } from '../../src/checkpoint/safetensors.js';
 import { encode, encodeAsync } from '../../src/tokenizer.js';
