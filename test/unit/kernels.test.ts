@@ -2,77 +2,23 @@
 // sizes: T = 1, T not a multiple of the tile, D = 96, head_dim 32 and 64.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { nodeDevice } from '../../src/node/device.js';
-import { BufferPool, bindGroup, encodeDispatch, type Kernel } from '../../src/engine/gpu.js';
 import {
   GRID, KERNELS, SOURCES, compileKernel, matmulBindings, matmulKernel, preprocess, splitK, type MatmulVariant,
 } from '../../src/engine/kernels.js';
+import { bindGroup, encodeDispatch, type BufferPool } from '../../src/engine/gpu.js';
+import { kernelHarness, rand, expectClose, geluNew, dispatch as run, type Harness } from './kernel-harness.js';
 
+const harness = kernelHarness();
 let device: GPUDevice;
 let pool: BufferPool;
-
 beforeAll(async () => {
-  device = (await nodeDevice()).device;
-  pool = new BufferPool(device);
+  await harness.open();
+  ({ device, pool } = harness.h);
 });
-afterAll(() => {
-  pool.destroyAll();
-  device.destroy();
-});
+afterAll(() => harness.close());
 
-/** Deterministic pseudo-random floats in [-scale, scale). */
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = ((s / 2 ** 32) * 2 - 1) * scale;
-  }
-  return out;
-}
-
-/** max|got - want| <= rtol * max|want| + atol, the project's tolerance form. */
-function expectClose(got: Float32Array, want: Float64Array | Float32Array, rtol = 1e-5, atol = 1e-6): void {
-  expect(got.length).toBe(want.length);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= maxDiff)) maxDiff = d; // NaN propagates as a failure
-    maxRef = Math.max(maxRef, Math.abs(want[i]));
-  }
-  expect(maxDiff).toBeLessThanOrEqual(rtol * maxRef + atol);
-}
-
-/** Runs one dispatch; returns the named output buffers' contents. */
-async function dispatch(kernel: Kernel, inputs: Record<string, Float32Array | Uint32Array>, outputs: Record<string, number>,
-  grid: [number, number, number], T: number, KS = 1): Promise<Record<string, Float32Array>> {
-  const buffers: Record<string, GPUBuffer> = {};
-  for (const [name, data] of Object.entries(inputs)) {
-    buffers[name] = pool.upload(name, data, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
-  }
-  for (const [name, floats] of Object.entries(outputs)) {
-    if (!buffers[name]) buffers[name] = pool.create(name, floats * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
-  }
-  buffers.params = pool.upload("params", new Uint32Array([T, KS, 0, T]), GPUBufferUsage.UNIFORM); // { T, KS, P0, TK }
-  const encoder = device.createCommandEncoder();
-  encodeDispatch(encoder, kernel, bindGroup(device, kernel, buffers), grid, kernel.name);
-  const reads: Record<string, GPUBuffer> = {};
-  for (const [name, floats] of Object.entries(outputs)) {
-    reads[name] = pool.create(`read ${name}`, floats * 4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
-    encoder.copyBufferToBuffer(buffers[name], 0, reads[name], 0, floats * 4);
-  }
-  device.queue.submit([encoder.finish()]);
-  const result: Record<string, Float32Array> = {};
-  for (const [name, floats] of Object.entries(outputs)) {
-    await reads[name].mapAsync(GPUMapMode.READ);
-    result[name] = new Float32Array(reads[name].getMappedRange(0, floats * 4).slice(0));
-  }
-  for (const b of [...Object.values(buffers), ...Object.values(reads)]) pool.destroy(b);
-  return result;
-}
-
-const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+const dispatch: OmitHarness<typeof run> = (...a) => run(harness.h, ...a);
+type OmitHarness<F> = F extends (h: Harness, ...rest: infer R) => infer Out ? (...rest: R) => Out : never;
 
 describe('binding tables match the WGSL files', () => {
   const bindingsIn = (code: string) => [...code.matchAll(/@binding\((\d+)\)\s*var<(\w+)(?:,\s*(\w+))?>\s*(\w+)/g)].map((m) => ({
