@@ -1,7 +1,7 @@
 // gpt2-taps: GPT-2 on hand-written WGSL kernels with tap buffers. The library entry,
 // the same in a browser and in Node (pass any GPUDevice).
 export { GPT2, type LoadOptions, type RunOptions, type GenerateOptions, type GenerateResult } from './engine/model.js';
-export { TapResult, type Tensor } from './engine/taps.js';
+export { TapResult, GpuTaps, type Tensor, type GpuTensor } from './engine/taps.js';
 export { GPT2TapsError } from './errors.js';
 export { KNOWN_MODELS, paramShapes, type GPT2Config } from './checkpoint/config.js';
 export {

@@ -9,7 +9,8 @@ export const NO_WEBGPU_HINT =
 
 export async function requestDevice(adapter: GPUAdapter, label = 'gpt2-taps'): Promise<GPUDevice> {
   const requiredFeatures: GPUFeatureName[] = [];
-  if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  // timestamps for the profiler and the autotuner; subgroups for the kernel variants that use them
+  for (const f of ['timestamp-query', 'subgroups'] as GPUFeatureName[]) if (adapter.features.has(f)) requiredFeatures.push(f);
   const device = await adapter.requestDevice({
     label,
     requiredFeatures,

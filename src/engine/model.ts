@@ -12,7 +12,7 @@ import {
   samplingValues, uniformValues, UNIFORM_BYTES, type Activation, type Dispatch, type PlanOptions, type Uniform,
 } from './forward.js';
 import { prepareEdits, type Edit, type PreparedEdit } from './edits.js';
-import { TapResult, type Tensor } from './taps.js';
+import { GpuTaps, TapResult, type Tensor } from './taps.js';
 import { matvecFaster } from './tune.js';
 import { ENDOFTEXT_ID } from '../tokenizer.js';
 
@@ -49,7 +49,7 @@ export interface RunOptions {
 /** A dispatch of the plan, ready to encode. */
 interface Step { kernel: Kernel; group: GPUBindGroup }
 
-/** Mappable buffers for tap points, each holding R rows. */
+/** Buffers for tap points, each holding R rows. */
 interface TapBuffers { R: number; buffers: Map<string, GPUBuffer> }
 
 export interface GenerateOptions {
@@ -162,7 +162,32 @@ export class GPT2 {
    * queued: concurrent runs never share activation or tap buffers.
    */
   run(ids: ArrayLike<number>, opts: RunOptions = {}): Promise<TapResult> {
-    const result = this.queue.then(() => this.runNow(ids, opts));
+    const result = this.queue.then(async () => {
+      const { input, names, read } = await this.runNow(ids, opts, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+      return new TapResult(this.config, input, names.map((n) => [n, this.tensor(n, input.length, read!)]));
+    });
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Runs the forward pass like run(), but leaves the taps on the GPU for the caller's own
+   * kernels (no read-back): each a float32 buffer of the tap's shape. Tap points only: a view
+   * (hook_q, hook_k, hook_v, hook_z) is columns of its point, carved on read-back; ask for the point.
+   */
+  runOnGpu(ids: ArrayLike<number>, opts: Omit<RunOptions, 'timestampWrites'> = {}): Promise<GpuTaps> {
+    const result = this.queue.then(async () => {
+      const names = resolveTaps(this.config, opts.taps ?? []);
+      const view = names.find((n) => tapInfo(this.config, n).point !== n);
+      if (view) {
+        throw new GPT2TapsError(`runOnGpu keeps tap points on the GPU; "${view}" is a view of ${tapInfo(this.config, view).point}`,
+          `ask for ${tapInfo(this.config, view).point} and read its columns, or use run()`);
+      }
+      const { input, buffers } = await this.runNow(ids, opts, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
+      const T = input.length;
+      return new GpuTaps(this.config, input, new Map(names.map((n) => [n, { buffer: buffers.get(n)!, shape: tapShape(this.config, n, T) }])),
+        (b) => this.pool.destroy(b));
+    });
     this.queue = result.catch(() => undefined);
     return result;
   }
@@ -279,22 +304,33 @@ export class GPT2 {
     return m;
   }
 
-  private async runNow(ids: ArrayLike<number>, opts: RunOptions): Promise<TapResult> {
+  /**
+   * One run: the pass, with the asked-for points copied into tap buffers of this usage. Mappable
+   * buffers are read back (`read`) and freed; others (runOnGpu) are returned to the caller.
+   */
+  private async runNow(ids: ArrayLike<number>, opts: RunOptions, usage: GPUBufferUsageFlags):
+    Promise<{ input: Uint32Array; names: string[]; buffers: Map<string, GPUBuffer>; read?: Map<string, Float32Array> }> {
     this.checkUsable();
     const input = this.checkIds(opts.truncate ? Array.prototype.slice.call(ids, 0, this.config.n_positions) : ids);
     const T = input.length;
     const names = resolveTaps(this.config, opts.taps ?? []);
     const points = tapPoints(this.config, names);
     const edits = prepareEdits(this.config, opts.edits ?? [], T);
-    const taps = this.tapBuffers(points, T);
+    const taps = this.tapBuffers(points, T, usage);
+    const readBack = (usage & GPUBufferUsage.MAP_READ) !== 0;
+    let kept = false;
     return this.guard(names.length, T, async () => {
       try {
         const plan = this.plan(T, { points, whole: opts.whole, edits: edits.map((e) => e.point) });
         await this.pass(plan, edits, { T, p0: 0, ids: input, taps, timestampWrites: opts.timestampWrites });
-        const read = await this.readTaps(taps, T);
-        return new TapResult(this.config, input, names.map((n) => [n, this.tensor(n, T, read)]));
+        if (!readBack) {
+          await this.device.queue.onSubmittedWorkDone(); // errors of the pass surface here, not in the caller's kernels
+          kept = true;
+          return { input, names, buffers: taps.buffers };
+        }
+        return { input, names, buffers: taps.buffers, read: await this.readTaps(taps, T) };
       } finally {
-        for (const b of taps.buffers.values()) this.pool.destroy(b);
+        if (!kept) for (const b of taps.buffers.values()) this.pool.destroy(b);
       }
     });
   }
@@ -323,7 +359,7 @@ export class GPT2 {
     const points = tapPoints(c, names);
     const edits = prepareEdits(c, opts.edits ?? [], R, P);
     const rng = mulberry32(s.seed);
-    const taps = this.tapBuffers(points, R);
+    const taps = this.tapBuffers(points, R, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     const readId = this.pool.create('next id', 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     const newIds: number[] = [];
     let reason: GenerateResult['reason'] = 'length';
@@ -427,12 +463,12 @@ export class GPT2 {
     }
   }
 
-  /** Mappable buffers for the points, each holding R rows (attentions: [H, R, R]). */
-  private tapBuffers(points: string[], R: number): TapBuffers {
+  /** Buffers of this usage for the points, each holding R rows (attentions: [H, R, R]). */
+  private tapBuffers(points: string[], R: number, usage: GPUBufferUsageFlags): TapBuffers {
     const buffers = new Map<string, GPUBuffer>();
     for (const p of points) {
       const bytes = 4 * tapShape(this.config, p, R).reduce((a, b) => a * b, 1);
-      buffers.set(p, this.pool.create(`tap ${p}`, bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST));
+      buffers.set(p, this.pool.create(`tap ${p}`, bytes, usage));
     }
     return { R, buffers };
   }
