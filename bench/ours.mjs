@@ -98,5 +98,5 @@ async function benchDecode(g, m, prompt, peak, { runs, log }) {
   const boundMs = weightBytes / (peak.bandwidthGBps * 1e6);
   log(`  ${msPerToken.toFixed(2)} ms per token (${(1000 / msPerToken).toFixed(1)} tokens/s); bandwidth bound ${boundMs.toFixed(3)} ms`);
   return { tokens: DECODE_TOKENS, prompt: prompt.length, msPerToken, tokensPerSecond: 1000 / msPerToken, samples: perToken,
-    weightBytes, bandwidthGBps: peak.bandwidthGBps, boundMs, ofBound: boundMs / msPerToken, matvec: m.matvec };
+    weightBytes, bandwidthGBps: peak.bandwidthGBps, boundMs, ofBound: boundMs / msPerToken, kernels: m.kernels };
 }

@@ -134,7 +134,7 @@ const d = result.decode;
 if (d) {
   lines.push(`decode (KV cache, greedy, no taps): ${d.tokens} tokens after a ${d.prompt}-token prompt: ${d.msPerToken.toFixed(2)} ms per token, ` +
     `${d.tokensPerSecond.toFixed(1)} tokens/s; bandwidth bound ${d.boundMs.toFixed(3)} ms (${(d.weightBytes / 1e6).toFixed(1)} MB of weights ` +
-    `at ${d.bandwidthGBps.toFixed(1)} GB/s): ${(100 * d.ofBound).toFixed(1)}% of it; one-row kernels: ${d.matvec ? 'matvec' : 'matmul'} (timed at load)`);
+    `at ${d.bandwidthGBps.toFixed(1)} GB/s): ${(100 * d.ofBound).toFixed(1)}% of it; kernel variants (timed at load): ${Object.entries(d.kernels).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push('');
 }
 lines.push(`matmul kernel at GPT-2-small shapes, M = T = ${SMALL_T}, random data (src/engine/kernels.ts matmulKernel):`);

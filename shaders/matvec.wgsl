@@ -13,6 +13,11 @@
 //   PRE          with GELU: also write pre[n] = x·W + b
 //   RESIDUAL     y = x·W + b, and also r[n] += y[n]           (attn.c_proj, mlp.c_proj)
 //   TRANSPOSE_B  W is [N, K]
+//   SUBGROUPS    the sum over the threads sharing an output (the K split) by subgroupAdd, then
+//                the subgroups' partial sums added in workgroup memory: one barrier instead of
+//                a tree of them. [K, N] then has thread (q, s) = (lid / 16, lid % 16), so the 16
+//                slices of a column quad are neighbours (a thread pair still reads 32 contiguous
+//                bytes of a row of W). Needs the device feature "subgroups".
 //
 // Bindings (group 0):
 //   0 x       storage read        array<vec4<f32>>  [K/4]
@@ -24,7 +29,13 @@
 //   6 pre     storage read_write  array<f32>        [N]      (PRE only)
 // Overrides: K, N.
 // Invariants: K % 4 == 0; N % 4 == 0 unless TRANSPOSE_B; y, r, pre, x do not alias.
+//   SUBGROUPS: a subgroup is subgroup_size consecutive local invocation indices, starting at a
+//   multiple of subgroup_size (so on every GPU we know of; WGSL leaves the mapping open), of
+//   any power-of-two size from 4 to 128. Workgroup memory: 4096 bytes, or 1024 with SUBGROUPS.
 // Dispatch: (ceil(N / 64), 1, 1) workgroups of 256 threads; with TRANSPOSE_B (ceil(N / 8), 1, 1).
+#if SUBGROUPS
+enable subgroups;
+#endif
 
 override K: u32;
 override N: u32;
@@ -45,7 +56,13 @@ struct Params { M: u32, KS: u32 }
 @group(0) @binding(6) var<storage, read_write> pre: array<f32>;
 #endif
 
+#if SUBGROUPS
+// One partial sum per piece: the part of a group of threads (those sharing an output) that lies
+// in one subgroup, min(subgroup_size, group) threads; at most 256 / 4 pieces.
+var<workgroup> pieces: array<vec4<f32>, 64>;
+#else
 var<workgroup> partial: array<vec4<f32>, 256>;
+#endif
 
 fn gelu_new(v: f32) -> f32 {
   let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
@@ -72,8 +89,39 @@ fn finish(n: u32, dot: f32) {
 #endif
 }
 
+#if SUBGROUPS
+/**
+ * The sum of v over each group of G consecutive invocations (G a power of two dividing 256),
+ * returned to the group's first invocation (others get a partial sum). Each subgroup adds its
+ * share of a group with subgroupAdd (one subgroupAdd per group in it, when it holds several),
+ * its first thread writes that to pieces[], and after one barrier the group's first invocation
+ * adds the group's pieces in order.
+ */
+fn groupSum(v: vec4<f32>, lid: u32, G: u32, S: u32) -> vec4<f32> {
+  let P = min(S, G);        // threads per piece
+  let per = S / P;          // pieces per subgroup (1 unless the subgroup is larger than a group)
+  let piece = lid / P;
+  var mine = v;
+  for (var j = 0u; j < per; j++) {
+    let t = subgroupAdd(select(vec4<f32>(0.0), v, piece % per == j));
+    if (piece % per == j) { mine = t; }
+  }
+  if (lid % P == 0u) { pieces[piece] = mine; }
+  workgroupBarrier();
+  if (lid % G == 0u) {
+    mine = pieces[piece];
+    for (var i = 1u; i < G / P; i++) { mine += pieces[piece + i]; }
+  }
+  return mine;
+}
+#endif
+
 @compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32
+#if SUBGROUPS
+        , @builtin(subgroup_size) sg: u32
+#endif
+        ) {
 #if TRANSPOSE_B
   let K4 = K / 4u;
   let lane = lid % 32u;
@@ -81,6 +129,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row = min(n, N - 1u) * K4;
   var acc = vec4<f32>(0.0);
   for (var k4 = lane; k4 < K4; k4 += 32u) { acc = fma(x[k4], w[row + k4], acc); }
+#if SUBGROUPS
+  let t = groupSum(acc, lid, 32u, sg);
+  if (lane == 0u && n < N) { finish(n, t.x + t.y + t.z + t.w); }
+#else
   partial[lid] = acc;
   workgroupBarrier();
   for (var s = 16u; s > 0u; s = s >> 1u) {
@@ -91,13 +143,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = partial[lid];
     finish(n, t.x + t.y + t.z + t.w);
   }
+#endif
+#else
+#if SUBGROUPS
+  let q = lid / 16u;           // column-quad within the workgroup
+  let s = lid % 16u;           // slice of K
 #else
   let q = lid % 16u;           // column-quad within the workgroup
   let s = lid / 16u;           // slice of K
+#endif
   let N4 = N / 4u;
   let c4 = min(wid.x * 16u + q, N4 - 1u);
   var acc = vec4<f32>(0.0);
   for (var k = s; k < K; k += 16u) { acc = fma(vec4<f32>(x[k / 4u][k % 4u]), w[k * N4 + c4], acc); }
+#if SUBGROUPS
+  let t = groupSum(acc, lid, 16u, sg);
+  if (s == 0u && wid.x * 16u + q < N4) {
+    for (var j = 0u; j < 4u; j++) { finish(c4 * 4u + j, t[j]); }
+  }
+#else
   partial[lid] = acc;
   workgroupBarrier();
   for (var h = 8u; h > 0u; h = h >> 1u) {
@@ -108,5 +172,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = partial[q];
     for (var j = 0u; j < 4u; j++) { finish(c4 * 4u + j, t[j]); }
   }
+#endif
 #endif
 }

@@ -6,6 +6,8 @@
 //   1 dst     storage read_write  array<vec4<f32>>  [n]   (must not alias src)
 // Overrides: none (n = arrayLength(&src)).
 // Dispatch: (X, Y, 1) workgroups of 256 threads with 256·X·Y >= n; the threads past n do nothing.
+// src/profile/peak.ts repeats the dispatch k times in one timed compute pass (k grown until the
+// pass lasts its target time): bytes moved per pass = k · 2 · 16 · n.
 
 @group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;

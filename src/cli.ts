@@ -22,6 +22,9 @@ import { fileSource } from './node/file-source.js';
 import { nodeDevice } from './node/device.js';
 import { browserRun, distDir } from './node/browser.js';
 import { downloadModel, resolveModelArg } from './node/download.js';
+import { fileTuneStore } from './node/tune-store.js';
+import { describeChoice, parseKernelChoice } from './engine/tune.js';
+import type { KernelChoice } from './engine/forward.js';
 import { progressBar } from './node/progress.js';
 import { profileCommand } from './node/profile-command.js';
 
@@ -65,6 +68,10 @@ Options:
                    seed used is printed) with Hugging Face's temperature, top-k (default 50) and top-p; stops at
                    <|endoftext|> unless --ignore-eos; --taps cover every position run; --json ends stdout with
                    {"ids": [prompt and new], "new_ids": [...], "text": "..."}.
+  --kernels K      kernel variants, e.g. row=matvec,attention=flash (families: row=matmul|matvec|matvec_sg for
+                   single rows; few=blocked|tiled and many=blocked|tiled for matmuls of up to 64 rows and more;
+                   attention=rows|flash where no probabilities are tapped). Families not given are timed on this
+                   device at load, once per adapter and shape, and remembered in ~/.cache/gpt2-taps/kernels.json.
   --truncate       keep the first n_positions tokens of a longer input (default: refuse it, saying the limit).
   --threshold X    residuals: drop entries where any of the four tensors exceeds X in absolute value (default 30).
 
@@ -80,6 +87,7 @@ const COMMON = {
   ids: { type: 'string' },
   'ids-file': { type: 'string' },
   truncate: { type: 'boolean' },
+  kernels: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -176,13 +184,16 @@ async function withPatchSources(edits: Record<string, unknown>[]): Promise<Edit[
     ? { ...e, from: await tapFileSource(readFileSync(e.from), e.from) } : e) as unknown as Edit));
 }
 
-interface ModelRun { taps: readonly string[] | 'all'; truncate?: boolean; edits?: Record<string, unknown>[] }
+interface ModelRun { taps: readonly string[] | 'all'; truncate?: boolean; edits?: Record<string, unknown>[]; kernels?: Partial<KernelChoice> }
+
+const kernelsOption = (text: string | undefined) => (text === undefined ? undefined : parseKernelChoice(text));
 
 /** Runs the model on either backend; returns the config and the taps. */
 async function runModel(backend: string, model: string, ids: number[], opts: ModelRun):
   Promise<{ config: GPT2Config; result: TapResult; file?: Uint8Array }> {
   const { taps, truncate = false } = opts;
   if (backend === 'browser') {
+    if (opts.kernels) throw new GPT2TapsError('--kernels applies to the node backend (the browser times its own at load)');
     const r = await browserRun(model, ids, opts, log);
     r.notes.forEach((n) => log(`note: ${n}`));
     const loaded = await readAllTensors(bytesSource(r.file));
@@ -192,7 +203,7 @@ async function runModel(backend: string, model: string, ids: number[], opts: Mod
   }
   if (backend !== 'node') throw new GPT2TapsError(`--backend must be node or browser, got "${backend}"`);
   const edits = await withPatchSources(opts.edits ?? []);
-  return withNodeModel(model, async (gpt2) => {
+  return withNodeModel(model, opts.kernels, async (gpt2) => {
     const result = await gpt2.run(ids, { taps, truncate, edits });
     if (result.inputIds.length < ids.length) log(`--truncate: kept the first ${result.inputIds.length} of ${ids.length} tokens (n_positions)`);
     return { config: gpt2.config, result };
@@ -200,7 +211,7 @@ async function runModel(backend: string, model: string, ids: number[], opts: Mod
 }
 
 /** Loads the model on the Node backend (Dawn), with progress bars, runs `fn`, then frees model and device. */
-async function withNodeModel<R>(model: string, fn: (gpt2: GPT2) => Promise<R>): Promise<R> {
+async function withNodeModel<R>(model: string, kernels: Partial<KernelChoice> | undefined, fn: (gpt2: GPT2) => Promise<R>): Promise<R> {
   const { device, adapterInfo, swiftshader } = await nodeDevice(log);
   log(`WebGPU adapter: ${adapterInfo}${swiftshader ? ' (CPU emulation)' : ''}`);
   const bars = new Map<string, ReturnType<typeof progressBar>>();
@@ -209,6 +220,7 @@ async function withNodeModel<R>(model: string, fn: (gpt2: GPT2) => Promise<R>): 
     gpt2 = await GPT2.load(model, {
       device,
       checkFinite: true, // a checkpoint from anywhere: NaN/Inf weights are refused by name
+      kernels, tuneStore: fileTuneStore(),
       onProgress: (done, total, what) => {
         if (!bars.has(what)) bars.set(what, progressBar(what));
         bars.get(what)!.update(done, total);
@@ -216,6 +228,7 @@ async function withNodeModel<R>(model: string, fn: (gpt2: GPT2) => Promise<R>): 
     });
     bars.forEach((b) => b.done());
     gpt2.notes.forEach((n) => log(`note: ${n}`));
+    log(`kernel variants: ${describeChoice(gpt2.kernels)}`);
     return await fn(gpt2);
   } finally {
     gpt2?.dispose();
@@ -244,7 +257,7 @@ async function generateCommand(args: string[]): Promise<number> {
   const taps = v.taps === undefined ? undefined : v.taps === 'all' ? 'all' : v.taps.split(',');
   if (v.out !== undefined && taps === undefined) throw new GPT2TapsError('--out writes taps: give --taps too');
   const edits = await withPatchSources(v.edits !== undefined ? readEditsFile(v.edits) : []);
-  return withNodeModel(modelPath(v), async (gpt2) => {
+  return withNodeModel(modelPath(v), kernelsOption(v.kernels), async (gpt2) => {
     let shown = '';
     const got: number[] = [];
     const t0 = performance.now();
@@ -283,7 +296,7 @@ async function runCommand(args: string[]): Promise<number> {
   const taps = v.taps === 'all' ? 'all' : v.taps.split(',');
   const edits = v.edits !== undefined ? readEditsFile(v.edits) : undefined;
   const t0 = performance.now();
-  const { result, file } = await runModel(v.backend, modelPath(v), ids, { taps, truncate: v.truncate, edits });
+  const { result, file } = await runModel(v.backend, modelPath(v), ids, { taps, truncate: v.truncate, edits, kernels: kernelsOption(v.kernels) });
   const bytes = file ?? tapsToSafetensors(result);
   const out = resolve(v.out);
   writeFileSync(`${out}.tmp`, bytes);
@@ -329,7 +342,7 @@ async function residualsCommand(args: string[]): Promise<number> {
   if (!(threshold > 0)) throw new GPT2TapsError(`--threshold must be a positive number, got "${v.threshold}"`);
   const ids = readIds(v);
   const model = modelPath(v);
-  const { config, result } = await runModel(v.backend, model, ids, { taps: RESIDUAL_TAPS, truncate: v.truncate });
+  const { config, result } = await runModel(v.backend, model, ids, { taps: RESIDUAL_TAPS, truncate: v.truncate, kernels: kernelsOption(v.kernels) });
   const rows = residualStats(config, result, threshold);
   if (v.json) {
     process.stdout.write(JSON.stringify({ tokens: result.inputIds.length, threshold, layers: rows }, null, 2) + '\n');

@@ -49,10 +49,10 @@ export function activationOf(name: string): Activation | undefined {
  * The values a run of T tokens at positions P0.. writes into the uniforms params and
  * paramsSplit: { T (or M), KS, P0, TK = P0 + T }.
  */
-export function uniformValues(c: GPT2Config, T: number, p0 = 0, matvec = false): Record<'params' | 'paramsSplit', Uint32Array<ArrayBuffer>> {
+export function uniformValues(c: GPT2Config, T: number, p0 = 0, kernels: KernelChoice = DEFAULT_CHOICE): Record<'params' | 'paramsSplit', Uint32Array<ArrayBuffer>> {
   return {
     params: new Uint32Array([T, 1, p0, p0 + T]),
-    paramsSplit: new Uint32Array([T, cProjSplit(c, T, matvec), p0, p0 + T]),
+    paramsSplit: new Uint32Array([T, cProjSplit(c, T, kernels), p0, p0 + T]),
   };
 }
 
@@ -60,8 +60,8 @@ export function uniformValues(c: GPT2Config, T: number, p0 = 0, matvec = false):
  * The slices both c_proj layers split K into (the split of K = D). A single row run by the
  * matrix-vector variants needs no split.
  */
-export function cProjSplit(c: GPT2Config, T: number, matvec = false): number {
-  return T === 1 && matvec ? 1 : splitK(T, c.n_embd, c.n_embd);
+export function cProjSplit(c: GPT2Config, T: number, kernels: KernelChoice = DEFAULT_CHOICE): number {
+  return T === 1 && kernels.row !== 'matmul' ? 1 : splitK(T, c.n_embd, c.n_embd);
 }
 
 /** The sample kernel's uniform (shaders/sample.wgsl Params): written by each generation step. */
@@ -122,13 +122,30 @@ export interface OpDecl {
   unfused?: { when: string[]; ops: OpDecl[] };
 }
 
+/** Which variant of each kernel family a model runs, chosen per device (src/engine/tune.ts measures it). */
+export interface KernelChoice {
+  /** Single rows (generation steps): the matmul, or the matrix-vector kernel, with or without subgroups. */
+  row: 'matmul' | 'matvec' | 'matvec_sg';
+  /** Matmuls of 2..FEW_ROWS rows, and of more: register-blocked, or tiled in workgroup memory. */
+  few: 'blocked' | 'tiled';
+  many: 'blocked' | 'tiled';
+  /** Attention whose probabilities are neither tapped nor edited: the rows kernel (which writes them anyway) or flash. */
+  attention: 'rows' | 'flash';
+}
+
+/** The variants every device can run: the choice of the declared catalogue, and of runs given none. */
+export const DEFAULT_CHOICE: Readonly<KernelChoice> = { row: 'matmul', few: 'blocked', many: 'blocked', attention: 'rows' };
+
+/** Where "few rows" ends for KernelChoice.few. */
+export const FEW_ROWS = 64;
+
 export interface ForwardOptions {
   /** Keep a KV cache: this run's tokens sit at positions p0..p0+T-1 and attend to the cache. */
   cache?: { p0: number };
   /** Choose the next token from the last row's logits (generation). */
   sample?: boolean;
-  /** Run a single row (T = 1) with the matrix-vector variants (chosen per device: src/engine/tune.ts). */
-  matvec?: boolean;
+  /** The kernel variants to run (default DEFAULT_CHOICE). */
+  kernels?: KernelChoice;
 }
 
 /** The forward pass for T tokens, op by op, top to bottom. */
@@ -136,9 +153,14 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
   const { n_layer: L, n_head: H, n_embd: D, vocab_size: V } = c;
   const HD = D / H, EPS = c.layer_norm_epsilon, NP = c.n_positions;
   const TK = (opts.cache?.p0 ?? 0) + T;
-  const KS = cProjSplit(c, T, opts.matvec);
-  const mm = (k: 'linear' | 'linear_gelu' | 'linear_gelu_pre' | 'linear_residual' | 'lm_head'): KernelName =>
-    (T === 1 && opts.matvec ? `${k}_1` : k);
+  const kernels = opts.kernels ?? DEFAULT_CHOICE;
+  const KS = cProjSplit(c, T, kernels);
+  // A matmul's variant: one row as the chosen matrix-vector kernel, else blocked or tiled by rows.
+  const mm = (k: 'linear' | 'linear_gelu' | 'linear_gelu_pre' | 'linear_residual' | 'linear_residual_split' | 'lm_head'): KernelName => {
+    if (T === 1 && kernels.row !== 'matmul' && k !== 'linear_residual_split') return kernels.row === 'matvec' ? `${k}_1` : `${k}_1_sg`;
+    return (T <= FEW_ROWS ? kernels.few : kernels.many) === 'tiled' ? `${k}_tiled` : k;
+  };
+  const flash = kernels.attention === 'flash';
   const ops: OpDecl[] = [];
   const op = (label: string, kernel: KernelName, bind: Record<string, string>, dims: Symbols, points: PointDecl[] = [],
     tapped?: OpDecl['tapped']) => ops.push({ label, kernel, bind, dims, points, ...(tapped ? { tapped } : {}) });
@@ -156,7 +178,7 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
     const wb = { w: `${label}.weight`, b: `${label}.bias`, r: 'x' };
     points[0].addedTo = 'x';
     if (KS === 1) return op(label, mm('linear_residual'), { x: input, y: 'delta', params: 'params', ...wb }, { M: T, K, N: D, KS }, points);
-    op(label, 'linear_residual_split', { x: input, y: 'partial', params: 'paramsSplit', ...wb }, { M: T, K, N: D, KS });
+    op(label, mm('linear_residual_split'), { x: input, y: 'partial', params: 'paramsSplit', ...wb }, { M: T, K, N: D, KS });
     op(`${label}.reduce`, 'splitk_reduce', { p: 'partial', b: wb.b, y: 'delta', r: 'x', params: 'paramsSplit' }, { M: T, N: D, KS }, points);
   };
 
@@ -183,16 +205,22 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
     const kv: Record<string, string> = opts.cache ? { kv: `kv.${l}` } : {};
     if (opts.cache) op(`${p}.attn.kv_store`, 'kv_store', { qkv: 'qkv', kv: `kv.${l}`, params: 'params' }, { T, D });
     const attnDims = { T, TK, H, HD, D, NP };
+    // The probabilities are a fused point when flash attention runs: the rows kernel writes them when asked for.
     const probsPoint: PointDecl = { name: `attentions.${l}`, buffer: 'probs', meaning: 'softmax attention probabilities, zero above the diagonal',
-      aliases: [`${b}.attn.hook_pattern`] };
+      aliases: [`${b}.attn.hook_pattern`], ...(flash ? { fused: true as const } : {}) };
     const zPoint: PointDecl = { name: `${p}.attn.c_proj.input`, buffer: 'attn', meaning: 'the attention output with heads merged, before c_proj',
       views: [{ name: `${b}.attn.hook_z`, first: 0, meaning: 'the attention output, by head' }] };
-    const attnBind = { qkv: 'qkv', probs: 'probs', out: 'attn', params: 'params', ...kv };
+    const rows: KernelName = opts.cache ? 'attention_cached' : 'attention';
+    const rowsBind = { qkv: 'qkv', probs: 'probs', out: 'attn', params: 'params', ...kv };
+    const { fused: _f, ...writtenProbs } = probsPoint; // written by the rows kernel
     ops.push({
-      label: `${p}.attn.attention`, kernel: opts.cache ? 'attention_cached' : 'attention', bind: attnBind, dims: attnDims,
-      points: [probsPoint, zPoint],
+      label: `${p}.attn.attention`, points: [probsPoint, zPoint], dims: attnDims,
+      ...(flash
+        ? { kernel: opts.cache ? 'attention_flash_cached' : 'attention_flash', bind: { qkv: 'qkv', out: 'attn', params: 'params', ...kv },
+          tapped: { kernel: rows, bind: { probs: 'probs' } } }
+        : { kernel: rows, bind: rowsBind }),
       unfused: { when: [probsPoint.name], ops: [
-        { label: `${p}.attn.attention`, kernel: opts.cache ? 'attention_cached' : 'attention', bind: attnBind, dims: attnDims, points: [probsPoint] },
+        { label: `${p}.attn.attention`, kernel: rows, bind: rowsBind, dims: attnDims, points: [writtenProbs] },
         { label: `${p}.attn.apply`, kernel: opts.cache ? 'attention_apply_cached' : 'attention_apply', dims: attnDims, points: [zPoint],
           bind: { probs: 'probs', qkv: 'qkv', out: 'attn', params: 'params', ...kv } },
       ] },

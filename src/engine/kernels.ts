@@ -7,8 +7,10 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import embeddingWGSL from '../../shaders/embedding.wgsl';
 import layernormWGSL from '../../shaders/layernorm.wgsl';
 import matmulWGSL from '../../shaders/matmul.wgsl';
+import matmulTiledWGSL from '../../shaders/matmul_tiled.wgsl';
 import matvecWGSL from '../../shaders/matvec.wgsl';
 import attentionWGSL from '../../shaders/attention.wgsl';
+import attentionFlashWGSL from '../../shaders/attention_flash.wgsl';
 import splitkReduceWGSL from '../../shaders/splitk_reduce.wgsl';
 import kvStoreWGSL from '../../shaders/kv_store.wgsl';
 import geluWGSL from '../../shaders/gelu.wgsl';
@@ -22,8 +24,10 @@ export const SOURCES = {
   embedding: embeddingWGSL,
   layernorm: layernormWGSL,
   matmul: matmulWGSL,
+  matmul_tiled: matmulTiledWGSL,
   matvec: matvecWGSL,
   attention: attentionWGSL,
+  attention_flash: attentionFlashWGSL,
   splitk_reduce: splitkReduceWGSL,
   kv_store: kvStoreWGSL,
   gelu: geluWGSL,
@@ -57,14 +61,23 @@ export function preprocess(source: string, defines: Record<string, boolean>): st
 type Grid = [number, number, number];
 const ceil = (a: number, b: number) => Math.ceil(a / b);
 
+/** Queries per workgroup of attention_flash: min(16, the least power of two >= T) (its queries_per_workgroup). */
+export function flashQueries(T: number): number {
+  let bq = 1;
+  while (bq < T && bq < 16) bq *= 2;
+  return bq;
+}
+
 /** Dispatch grids; each matches the "Dispatch:" line of its kernel's header. */
 export const GRID = {
   embedding: (T: number, D: number): Grid => [ceil(T * D, 256), 1, 1],
   layernorm: (T: number): Grid => [T, 1, 1],
   matmul: (M: number, N: number, KS = 1): Grid => [ceil(N, 128), ceil(M, 16), KS],
+  matmulTiled: (M: number, N: number, KS = 1): Grid => [ceil(N, 64), ceil(M, 64), KS],
   matvec: (N: number, transposeB: boolean): Grid => [ceil(N, transposeB ? 8 : 64), 1, 1],
   splitkReduce: (M: number, N: number): Grid => [ceil(M * N, 256), 1, 1],
   attention: (T: number, H: number): Grid => [T, H, 1],
+  attentionFlash: (T: number, H: number): Grid => [ceil(T, flashQueries(T)), H, 1],
   /** n elements, 256 per workgroup, in rows of at most 65535 workgroups (edit.wgsl's nx). */
   elements: (n: number): Grid => {
     const g = Math.max(1, ceil(n, 256));
@@ -105,6 +118,12 @@ export interface KernelDecl {
   workgroupBytes?: (d: Symbols) => number;
   /** Why these dims cannot run, if they cannot (checked at load). */
   unsupported?: (d: Symbols) => string | undefined;
+  /**
+   * A device feature the kernel needs (its WGSL enables it, e.g. `enable subgroups;`): only
+   * devices requested with it can compile the kernel, so choose the entry only where
+   * device.features has it (src/engine/device.ts requests it wherever the adapter offers it).
+   */
+  requires?: GPUFeatureName;
 }
 
 export interface MatmulVariant { bias: boolean; gelu: boolean; residual: boolean; transposeB: boolean; pre?: boolean }
@@ -134,7 +153,41 @@ function matmul(v: MatmulVariant, bytes: string): KernelDecl {
 
 /** The same variant for one row (M = 1): weights read once, coalesced (shaders/matvec.wgsl). */
 function matvec(v: MatmulVariant, bytes: string): KernelDecl {
-  return { ...matmul(v, bytes), shader: 'matvec', grid: (d) => GRID.matvec(d.N, v.transposeB) };
+  const m = matmul(v, bytes);
+  return {
+    ...m, shader: 'matvec', defines: { ...m.defines, SUBGROUPS: false }, grid: (d) => GRID.matvec(d.N, v.transposeB),
+    workgroupBytes: () => 256 * 16, // partial: array<vec4<f32>, 256>
+  };
+}
+
+/** Workgroup memory of shaders/matmul_tiled.wgsl: two 64×16 tiles of X and two of W, in f32 (WebGPU's default limit). */
+export const MATMUL_TILED_WORKGROUP_BYTES = 2 * (64 * 16 + 16 * 64) * 4;
+
+/** A matmul entry's twin tiled in workgroup memory, for GPUs (shaders/matmul_tiled.wgsl): same contract, bindings, cost. */
+function tiled(decl: KernelDecl): KernelDecl {
+  return { ...decl, shader: 'matmul_tiled', grid: (d) => GRID.matmulTiled(d.M, d.N, d.KS), workgroupBytes: () => MATMUL_TILED_WORKGROUP_BYTES };
+}
+
+/** A one-row entry's twin adding its K split with subgroupAdd (matvec.wgsl SUBGROUPS): needs the subgroups feature. */
+function withSubgroups(decl: KernelDecl): KernelDecl {
+  return {
+    ...decl, defines: { ...decl.defines, SUBGROUPS: true }, requires: 'subgroups',
+    workgroupBytes: () => 64 * 16, // pieces: array<vec4<f32>, 64>
+  };
+}
+
+/** Each entry of `entries` again, named `<name><suffix>`, as `twin` makes it. */
+function twins<E extends Record<string, KernelDecl>, S extends string>(entries: E, suffix: S, twin: (d: KernelDecl) => KernelDecl) {
+  return Object.fromEntries(Object.entries(entries).map(([name, d]) => [name + suffix, twin(d)])) as { [Name in keyof E & string as `${Name}${S}`]: KernelDecl };
+}
+
+/** How a matmul runs: register-blocked, tiled in workgroup memory, or one row (M = 1) as a matrix-vector product. */
+export type MatmulKind = 'blocked' | 'tiled' | 'matvec' | 'matvec_sg';
+
+/** The catalogue entry of any matmul variant and kind (its cost formulas left empty). */
+export function matmulDecl(v: MatmulVariant, kind: MatmulKind = 'blocked'): KernelDecl {
+  const d = kind === 'matvec' || kind === 'matvec_sg' ? matvec(v, '') : matmul(v, '');
+  return kind === 'tiled' ? tiled(d) : kind === 'matvec_sg' ? withSubgroups(d) : d;
 }
 
 function embedding(parts: boolean): KernelDecl {
@@ -166,12 +219,33 @@ function attention(cached: boolean): KernelDecl {
       { binding: 3, name: 'params', access: 'uniform' },
       ...(cached ? [{ binding: 4, name: 'kv', access: 'read' } as const] : []),
     ],
-    constants: (d) => ({ H: d.H, HD: d.HD, N: d.NP }),
+    constants: (d) => ({ H: d.H, HD: d.HD }),
     grid: (d) => GRID.attention(d.T, d.H),
     cost: { flops: 'H·T·TK·(4·HD + 4)', bytes: cached ? '4·(2·T·D + 2·TK·D + H·T·TK)' : '4·(3·T·D + H·T·TK + T·D)' },
-    // scores: array<f32, N> for a whole row, and red: array<f32, 64> (see attention.wgsl)
-    workgroupBytes: (d) => 4 * d.NP + 4 * 64,
+    // stats: array<vec2<f32>, 64>, groups: array<vec2<f32>, 8>, part: array<vec4<f32>, 64>; scores wait in probs
+    workgroupBytes: () => 8 * 64 + 8 * 8 + 16 * 64,
     unsupported: (d) => (d.HD % 4 === 0 ? undefined : `head dim ${d.HD} is not a multiple of 4, which the attention kernel needs`),
+  };
+}
+
+/** The same attention without the probabilities: online softmax over key tiles (shaders/attention_flash.wgsl). */
+function attentionFlash(cached: boolean): KernelDecl {
+  return {
+    shader: 'attention_flash',
+    defines: { CACHED: cached },
+    bindings: [
+      { binding: 0, name: 'qkv', access: 'read' },
+      { binding: 2, name: 'out', access: 'read_write' },
+      { binding: 3, name: 'params', access: 'uniform' },
+      ...(cached ? [{ binding: 4, name: 'kv', access: 'read' } as const] : []),
+    ],
+    constants: (d) => ({ H: d.H, HD: d.HD }),
+    grid: (d) => GRID.attentionFlash(d.T, d.H),
+    cost: { flops: 'H·T·TK·(4·HD + 4)', bytes: cached ? '4·(2·T·D + 2·TK·D)' : '4·(3·T·D + T·D)' },
+    // tile: array<vec4<f32>, 16·HD>: two tiles of 32 keys and values, reused for the merge
+    workgroupBytes: (d) => 64 * d.HD,
+    unsupported: (d) => (d.HD % 4 !== 0 ? `head dim ${d.HD} is not a multiple of 4, which the flash attention kernel needs`
+      : d.HD > 128 ? `head dim ${d.HD} is above 128, the most the flash attention kernel holds per thread (use the rows kernel)` : undefined),
   };
 }
 
@@ -211,6 +285,31 @@ function edit(mirror: boolean): KernelDecl {
 
 const plain = { bias: true, gelu: false, residual: false, transposeB: false };
 
+/** The matmuls of the forward pass, by epilogue (shaders/matmul.wgsl, register-blocked). */
+const MATMULS = {
+  /** y = x·W + b (attn.c_attn) */
+  linear: matmul(plain, '4·(M·K + K·N + M·N + N)'),
+  /** y = gelu_new(x·W + b) (mlp.c_fc, the pre-activation fused away) */
+  linear_gelu: matmul({ ...plain, gelu: true }, '4·(M·K + K·N + M·N + N)'),
+  /** the same, also writing the pre-activation (the tap mlp.c_fc) */
+  linear_gelu_pre: matmul({ ...plain, gelu: true, pre: true }, '4·(M·K + K·N + 2·M·N + N)'),
+  /** y = x·W + b and r += y (a c_proj: y the sublayer's delta, r the residual stream) */
+  linear_residual: matmul({ ...plain, residual: true }, '4·(M·K + K·N + 3·M·N + N)'),
+  /** the same kernel with K in KS slices: raw partial sums into y[KS, M, N]; splitk_reduce finishes */
+  linear_residual_split: matmul({ ...plain, residual: true }, '4·(M·K + K·N + KS·M·N)'),
+  /** logits = x · Wᵀ, W [V, D] (wte, or an untied lm_head.weight: both are [V, D]) */
+  lm_head: matmul({ bias: false, gelu: false, residual: false, transposeB: true }, '4·(M·K + K·N + M·N)'),
+} satisfies Record<string, KernelDecl>;
+
+/** The same four epilogues and the LM head for one row (generation steps): shaders/matvec.wgsl. */
+const MATVECS = {
+  linear_1: matvec(plain, '4·(K + K·N + 2·N)'),
+  linear_gelu_1: matvec({ ...plain, gelu: true }, '4·(K + K·N + 2·N)'),
+  linear_gelu_pre_1: matvec({ ...plain, gelu: true, pre: true }, '4·(K + K·N + 3·N)'),
+  linear_residual_1: matvec({ ...plain, residual: true }, '4·(K + K·N + 4·N)'),
+  lm_head_1: matvec({ bias: false, gelu: false, residual: false, transposeB: true }, '4·(K + K·N + N)'),
+} satisfies Record<string, KernelDecl>;
+
 /** Every kernel variant the forward pass uses, by the name ops refer to it with. */
 export const KERNELS = {
   embedding: embedding(false),
@@ -233,6 +332,9 @@ export const KERNELS = {
   attention: attention(false),
   /** keys and values from the layer's KV cache (generation) */
   attention_cached: attention(true),
+  /** out alone, without the probabilities (flash attention: no T×TK matrix) */
+  attention_flash: attentionFlash(false),
+  attention_flash_cached: attentionFlash(true),
   /** the probabilities' product with the values, alone (runs that edit attentions.l) */
   attention_apply: attentionApply(false),
   attention_apply_cached: attentionApply(true),
@@ -282,16 +384,14 @@ export const KERNELS = {
   edit: edit(false),
   /** an edit of a point a fused kernel already added into the residual stream: the change follows */
   edit_mirror: edit(true),
-  /** y = x·W + b (attn.c_attn) */
-  linear: matmul(plain, '4·(M·K + K·N + M·N + N)'),
-  /** y = gelu_new(x·W + b) (mlp.c_fc, the pre-activation fused away) */
-  linear_gelu: matmul({ ...plain, gelu: true }, '4·(M·K + K·N + M·N + N)'),
-  /** the same, also writing the pre-activation (the tap mlp.c_fc) */
-  linear_gelu_pre: matmul({ ...plain, gelu: true, pre: true }, '4·(M·K + K·N + 2·M·N + N)'),
-  /** y = x·W + b and r += y (a c_proj: y the sublayer's delta, r the residual stream) */
-  linear_residual: matmul({ ...plain, residual: true }, '4·(M·K + K·N + 3·M·N + N)'),
-  /** the same kernel with K in KS slices: raw partial sums into y[KS, M, N]; splitk_reduce finishes */
-  linear_residual_split: matmul({ ...plain, residual: true }, '4·(M·K + K·N + KS·M·N)'),
+  // linear, linear_gelu, linear_gelu_pre, linear_residual, linear_residual_split, lm_head
+  ...MATMULS,
+  /** each of them tiled in workgroup memory, for GPUs: linear_tiled, …, lm_head_tiled */
+  ...twins(MATMULS, '_tiled', tiled),
+  // linear_1, linear_gelu_1, linear_gelu_pre_1, linear_residual_1, lm_head_1
+  ...MATVECS,
+  /** each of them adding its K split with subgroupAdd: linear_1_sg, …, lm_head_1_sg */
+  ...twins(MATVECS, '_sg', withSubgroups),
   splitk_reduce: {
     shader: 'splitk_reduce',
     defines: {},
@@ -306,14 +406,6 @@ export const KERNELS = {
     grid: (d) => GRID.splitkReduce(d.M, d.N),
     cost: { flops: 'KS·M·N', bytes: '4·(KS·M·N + N + 3·M·N)' },
   },
-  /** logits = x · Wᵀ, W [V, D] (wte, or an untied lm_head.weight: both are [V, D]) */
-  lm_head: matmul({ bias: false, gelu: false, residual: false, transposeB: true }, '4·(M·K + K·N + M·N)'),
-  // The same four epilogues and the LM head for one row (generation steps): matvec.wgsl.
-  linear_1: matvec(plain, '4·(K + K·N + 2·N)'),
-  linear_gelu_1: matvec({ ...plain, gelu: true }, '4·(K + K·N + 2·N)'),
-  linear_gelu_pre_1: matvec({ ...plain, gelu: true, pre: true }, '4·(K + K·N + 3·N)'),
-  linear_residual_1: matvec({ ...plain, residual: true }, '4·(K + K·N + 4·N)'),
-  lm_head_1: matvec({ bias: false, gelu: false, residual: false, transposeB: true }, '4·(K + K·N + N)'),
 } satisfies Record<string, KernelDecl>;
 export type KernelName = keyof typeof KERNELS;
 
@@ -327,7 +419,7 @@ export function compileKernel(device: GPUDevice, decl: KernelDecl, dims: Symbols
   return createKernel(device, decl.shader, preprocess(SOURCES[decl.shader], decl.defines), decl.bindings, decl.constants(dims));
 }
 
-/** A matmul of any variant, outside the forward pass (the microbenchmark, the kernel tests). */
-export function matmulKernel(device: GPUDevice, K: number, N: number, v: MatmulVariant): Promise<Kernel> {
-  return compileKernel(device, matmul(v, ''), { K, N });
+/** A matmul of any variant and kind, outside the forward pass (the microbenchmark, the kernel tests); grid: matmulDecl(v, kind).grid. */
+export function matmulKernel(device: GPUDevice, K: number, N: number, v: MatmulVariant, kind: MatmulKind = 'blocked'): Promise<Kernel> {
+  return compileKernel(device, matmulDecl(v, kind), { K, N });
 }

@@ -9,11 +9,11 @@ import { BufferPool, bindGroup, type Kernel } from './gpu.js';
 import { KERNELS, compileKernel, kernelKey } from './kernels.js';
 import {
   activationOf, activationShapes, allTapNames, checkDeviceLimits, planForward, resolveTaps, tapInfo, tapPoints, tapShape,
-  samplingValues, uniformValues, UNIFORM_BYTES, type Activation, type Dispatch, type PlanOptions, type Uniform,
+  samplingValues, uniformValues, UNIFORM_BYTES, type Activation, type Dispatch, type KernelChoice, type PlanOptions, type Uniform,
 } from './forward.js';
 import { prepareEdits, type Edit, type PreparedEdit } from './edits.js';
 import { GpuTaps, TapResult, type Tensor } from './taps.js';
-import { matvecFaster } from './tune.js';
+import { chooseKernels, type TuneStore } from './tune.js';
 import { ENDOFTEXT_ID } from '../tokenizer.js';
 
 export interface LoadOptions {
@@ -22,8 +22,14 @@ export interface LoadOptions {
   onProgress?: (done: number, total: number | undefined, what: string) => void;
   /** Refuse weights holding NaN or ±Inf, naming the tensor and index (scans every value). */
   checkFinite?: boolean;
-  /** Run single rows (generation steps) with the matrix-vector variants, or not; default: whichever is faster here, timed at load. */
-  matvec?: boolean;
+  /**
+   * Kernel variants to run (src/engine/forward.ts KernelChoice: one-row matmuls, matmuls of few and
+   * of many rows, attention). Families not given are timed on this device at load, once per
+   * adapter and shape, and the fastest kept (src/engine/tune.ts).
+   */
+  kernels?: Partial<KernelChoice>;
+  /** Where timed choices are remembered between processes (default: in memory only). */
+  tuneStore?: TuneStore;
 }
 
 export interface RunOptions {
@@ -92,7 +98,7 @@ export class GPT2 {
   /** Each layer's KV cache (kv.{l}), made by the first run that keeps one. */
   private readonly caches = new Map<string, GPUBuffer>();
   /** Kernels by kernelKey, compiled on first use. */
-  private readonly kernels = new Map<string, Promise<Kernel>>();
+  private readonly compiled = new Map<string, Promise<Kernel>>();
   private compiling: Promise<unknown> = Promise.resolve();
   /** Bind groups by dispatch label and kernel, while the activation buffers stay. */
   private steps?: { byKey: Map<string, Step> };
@@ -111,8 +117,8 @@ export class GPT2 {
     readonly notes: string[],
     private readonly pool: BufferPool,
     private readonly weights: Map<string, GPUBuffer>,
-    /** Single rows run the matrix-vector variants: measured faster on this device at load. */
-    readonly matvec: boolean,
+    /** The kernel variants this model runs: given at load, or measured fastest on this device. */
+    readonly kernels: Readonly<KernelChoice>,
   ) {
     device.lost.then((info) => { this.lost = info; });
     device.addEventListener('uncapturederror', this.onUncaptured);
@@ -127,7 +133,8 @@ export class GPT2 {
     const pool = new BufferPool(device);
     try {
       const weights = await uploadWeights(pool, ckpt, onProgress);
-      const model = new GPT2(device, ckpt.config, ckpt.notes, pool, weights, opts.matvec ?? await matvecFaster(device, ckpt.config));
+      const model = new GPT2(device, ckpt.config, ckpt.notes, pool, weights, 
+        await chooseKernels(device, ckpt.config, { fixed: opts.kernels, store: opts.tuneStore }));
       // Compile now what a plain run and a run with every tap use, so shader errors show at load.
       const N = ckpt.config.n_positions;
       await Promise.all([model.plan(1, { points: allTapNames(ckpt.config) }), model.plan(N)].flat().map((d) => model.kernel(d)));
@@ -202,7 +209,7 @@ export class GPT2 {
 
   /** The declared forward's plan, with this device's choice of kernel variants. */
   private plan(T: number, opts: PlanOptions = {}): Dispatch[] {
-    return planForward(this.config, T, { ...opts, matvec: this.matvec });
+    return planForward(this.config, T, { ...opts, kernels: this.kernels });
   }
 
   /** Frees every GPU buffer this model made. The device stays the caller's. */
@@ -237,13 +244,13 @@ export class GPT2 {
   private kernel(d: Dispatch): Promise<Kernel> {
     const decl = KERNELS[d.kernel];
     const key = kernelKey(decl, d.dims);
-    let k = this.kernels.get(key);
+    let k = this.compiled.get(key);
     if (!k) {
       // One at a time: each compiles inside its own error scopes, which a device keeps as one stack.
       k = this.compiling.then(() => compileKernel(this.device, decl, d.dims));
       this.compiling = k.catch(() => undefined);
-      this.kernels.set(key, k);
-      k.catch(() => this.kernels.delete(key));
+      this.compiled.set(key, k);
+      k.catch(() => this.compiled.delete(key));
     }
     return k;
   }
@@ -435,7 +442,7 @@ export class GPT2 {
       const steps = await this.prepare(plan, T, p0 + T, editBuffers);
       const buffers = this.acts!.buffers;
       if (a.ids) this.device.queue.writeBuffer(buffers.get('ids')!, 0, a.ids.buffer, a.ids.byteOffset, a.ids.byteLength);
-      for (const [name, values] of Object.entries(uniformValues(this.config, T, p0, this.matvec))) this.device.queue.writeBuffer(buffers.get(name)!, 0, values);
+      for (const [name, values] of Object.entries(uniformValues(this.config, T, p0, this.kernels))) this.device.queue.writeBuffer(buffers.get(name)!, 0, values);
       if (a.sampling) this.device.queue.writeBuffer(buffers.get('sampling')!, 0, a.sampling);
       // Consecutive dispatches share one compute pass; a pass ends where a tap is copied, and a
       // timed dispatch (profiling) has a pass of its own.

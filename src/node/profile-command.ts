@@ -32,7 +32,8 @@ Options:
 
 Each kernel row: calls per forward, GPU time per forward (mean of the runs), mean per call, share of the
 forward, achieved GFLOP/s and GB/s from the kernel's shapes (formulas in the last column), and those as a
-fraction of the device's FMA rate and copy bandwidth, measured first by a microbenchmark (src/profile/peak.ts).
+fraction of the device's FMA rate and copy bandwidth, measured first by a microbenchmark (src/profile/peak.ts:
+each part grown until one run lasts ≥ 25 ms, then the median of 7 runs after warm-up, with their spread).
 Without timestamp-query only the whole forward is timed (wall clock), and the report says so; it also
 says whether the GPU timestamps were rounded.
 `;

@@ -1,12 +1,12 @@
 // The device's peak, measured through WebGPU on the device at hand (a roofline in
-// numbers): the attainable FMA rate (GFLOP/s) and copy bandwidth (GB/s); and the matmul
-// kernel timed alone. The GPU timers are src/engine/timing.ts. Browser-safe.
+// numbers): the attainable FMA rate (GFLOP/s) and copy bandwidth (GB/s), each sized to a target
+// time and reported as the median of several runs with their spread; and the matmul kernel timed alone. The GPU timers are src/engine/timing.ts. Browser-safe.
 import peakFmaWGSL from '../../shaders/peak_fma.wgsl';
 import peakCopyWGSL from '../../shaders/peak_copy.wgsl';
 import { GPT2TapsError } from '../errors.js';
 import { bindGroup, createKernel, encodeDispatch, BufferPool, type BindingDecl, type Kernel } from '../engine/gpu.js';
 import { GRID, matmulKernel, type MatmulVariant } from '../engine/kernels.js';
-import { describeDevice, timeGpu, type TimestampSource } from '../engine/timing.js';
+import { describeDevice, median, timeGpu, type TimestampSource } from '../engine/timing.js';
 
 export const PEAK_FMA_BINDINGS: BindingDecl[] = [
   { binding: 0, name: 'seed', access: 'read' },
@@ -48,92 +48,272 @@ async function withValidation<T>(device: GPUDevice, what: string, body: () => Pr
 
 // ---------------------------------------------------------------------------------
 // Peak FMA rate and copy bandwidth
+//
+// A peak taken from one short run is noise: a GPU that has just left idle runs at a fraction
+// of its clock for the first milliseconds, and a dispatch of a few ms is over before it
+// ramps up. So each of the three microbenchmarks first sizes its work (sizeToTarget: more
+// workgroups for the FMA kernel, more copies per timed pass for the copies) until one timed
+// run lasts at least targetMs, or its cap is reached; then runs `warmup` untimed and `runs`
+// timed repetitions at that size back to back in one submit, and reports their median and
+// spread (runStats). The FMA kernel's flop count is checked by running it once more with
+// seeds that make its result exact (checkFma).
 
 export interface PeakOptions {
-  /** Grow the FMA grid until one dispatch takes at least this long (ms). Default 20. */
+  /** Grow each benchmark's work until one timed run takes at least this long (ms). Default 25. */
   targetMs?: number;
-  /** Bytes copied per copy (clamped to the device's limits). Default 128 MiB. */
-  copyBytes?: number;
-  /** Timed repetitions of each (median). Default 5. */
+  /** Timed repetitions of each, reported as their median; at least 5 (fewer are raised to 5). Default 7. */
   runs?: number;
+  /** Untimed repetitions at full size before the timed ones (same submit). Default 2. */
+  warmup?: number;
+  /** Bytes per copy (clamped to the device's limits). Default 128 MiB. */
+  copyBytes?: number;
+  /** FMA loop trips per thread (the kernel's ITER; 1 to 65536). Default 256. */
+  fmaIter?: number;
+  /** Cap on the FMA grid, in workgroups. Default 4 194 304 (less where the device's grid limit is lower). */
+  maxFmaWorkgroups?: number;
+  /** Cap on copies per timed run. Default 1024. */
+  maxCopies?: number;
+  /** Run the FMA checksum (checkFma) at the timed size. Default true. */
+  verify?: boolean;
+}
+
+/** Median, extremes and spread of the timed runs of one benchmark. */
+export interface RunStats {
+  /** Median of the samples (ms). */
+  ms: number;
+  minMs: number;
+  maxMs: number;
+  /** (max − min) / median: the relative spread of the runs. */
+  spread: number;
+  /** Every timed run (ms), in order. */
+  samples: number[];
+}
+
+/** One step of sizeToTarget: the size tried and what one run at that size took. */
+export interface SizingStep { scale: number; ms: number }
+
+export interface Sizing {
+  /** The size chosen: the first whose run reached the target, or the cap. */
+  scale: number;
+  /** What one run at that size took during sizing (ms). */
+  ms: number;
+  /** True when the cap stopped the growth before a run reached the target. */
+  capped: boolean;
+  steps: SizingStep[];
 }
 
 export interface PeakResult {
   device: string;
-  /** FMA rate: 2 flops per fma lane, from peak_fma.wgsl. */
+  /** FMA rate: 2 flops per fma lane, from peak_fma.wgsl; flops over the median run. */
   fmaGflops: number;
-  /** copyBufferToBuffer: (bytes read + bytes written) / time. */
+  /** copyBufferToBuffer: (bytes read + bytes written) / median time. */
   copyGBps: number;
-  /** Compute-shader copy (peak_copy.wgsl): (bytes read + bytes written) / time. */
+  /** Compute-shader copy (peak_copy.wgsl): (bytes read + bytes written) / median time. */
   shaderCopyGBps: number;
   /** The roofline's bandwidth: the larger of the two copies. */
   bandwidthGBps: number;
   timestamps: TimestampSource;
   rounded: boolean;
-  fma: { workgroups: number; threads: number; flops: number; ms: number };
-  copy: { bytes: number; ms: number };
-  shaderCopy: { bytes: number; ms: number };
+  /** The settings the figures were taken with. */
+  targetMs: number;
+  runs: number;
+  warmup: number;
+  fma: RunStats & {
+    workgroups: number; threads: number; iter: number; flopsPerThread: number;
+    /** Flops of one timed run (one dispatch). */
+    flops: number;
+    /** The FMA rate of the slowest and the fastest run (GFLOP/s). */
+    gflopsMin: number; gflopsMax: number;
+    capped: boolean; sizing: SizingStep[];
+    /** The checksum: threads whose result was exact, of `threads` (null when not run). */
+    verifiedThreads: number | null;
+  };
+  /** bytes: one copy's size; copies: copies per timed run. */
+  copy: RunStats & { bytes: number; copies: number; capped: boolean; sizing: SizingStep[] };
+  shaderCopy: RunStats & { bytes: number; copies: number; capped: boolean; sizing: SizingStep[] };
 }
 
-const FMA_ITER = 256;
-const FMA_FLOPS_PER_THREAD = 128 * FMA_ITER;
+export const MIN_PEAK_RUNS = 5;
+const FMA_WORKGROUP = 256;
+/** Flops per thread of peak_fma.wgsl: 2 (mul+add) · 4 lanes · 8 chains · 2 steps per trip. */
+export const FMA_FLOPS_PER_TRIP = 128;
+/** The checksum value of peak_fma.wgsl for ITER trips: the sum of the 8 chains of thread 0. */
+export const fmaChecksum = (iter: number): number => 28 + 16 * iter;
+
+/** Median, min, max and relative spread of some timings (ms). */
+export function runStats(samples: readonly number[]): RunStats {
+  if (samples.length === 0) throw new GPT2TapsError('internal: no timed runs to summarise');
+  const ms = median(samples);
+  const minMs = Math.min(...samples), maxMs = Math.max(...samples);
+  return { ms, minMs, maxMs, spread: ms > 0 ? (maxMs - minMs) / ms : 0, samples: [...samples] };
+}
+
+/**
+ * Grows a benchmark's size until one run lasts at least targetMs or the size reaches maxScale.
+ * measure(scale) times one run at that size (ms). From `start`, each step multiplies the size
+ * by about 1.25·target/measured (at least 2, at most 16: a run far too short, e.g. one
+ * that only measures launch cost, does not jump far past the target).
+ */
+export async function sizeToTarget(measure: (scale: number) => Promise<number>,
+  { start, targetMs, maxScale }: { start: number; targetMs: number; maxScale: number }): Promise<Sizing> {
+  if (!(start >= 1 && maxScale >= 1 && targetMs > 0)) throw new GPT2TapsError(`internal: bad sizing (start ${start}, max ${maxScale}, target ${targetMs})`);
+  let scale = Math.min(Math.floor(start), Math.floor(maxScale));
+  const steps: SizingStep[] = [];
+  for (;;) {
+    const ms = await measure(scale);
+    steps.push({ scale, ms });
+    if (ms >= targetMs) return { scale, ms, capped: false, steps };
+    if (scale >= maxScale) return { scale, ms, capped: true, steps };
+    const grow = Math.min(16, Math.max(2, Math.ceil((1.25 * targetMs) / Math.max(ms, 1e-6))));
+    scale = Math.min(Math.floor(maxScale), scale * grow);
+  }
+}
 
 /** Measures the attainable FMA rate and copy bandwidth of `device`. */
 export async function measurePeak(device: GPUDevice, opts: PeakOptions = {}): Promise<PeakResult> {
-  const { targetMs = 20, runs = 5 } = opts;
   const pool = new BufferPool(device);
   try {
-    return await withValidation(device, 'the peak microbenchmark', () => peak(device, pool, targetMs, runs, opts.copyBytes));
+    return await withValidation(device, 'the peak microbenchmark', () => peak(device, pool, opts));
   } finally {
     pool.destroyAll();
   }
 }
 
-async function peak(device: GPUDevice, pool: BufferPool, targetMs: number, runs: number, copyBytes?: number): Promise<PeakResult> {
-  // FMA: start small, grow the grid until a dispatch lasts targetMs, then time it.
-  const fma = await createKernel(device, 'peak_fma', PEAK_SOURCES.peak_fma, PEAK_FMA_BINDINGS, { ITER: FMA_ITER });
-  const seed = pool.upload('peak seed', new Float32Array([0.999, 0.999, 0.999, 0.999, 1e-3, 1e-3, 1e-3, 1e-3]));
-  const out = pool.create('peak out', 16, GPUBufferUsage.STORAGE);
-  const fmaGroup = bindGroup(device, fma, { seed, out });
-  const maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension * 64;
-  let workgroups = 32;
-  let t = await timeGpu(device, (e, tw) => encodeDispatch(e, fma, fmaGroup, grid2d(device, workgroups), 'peak_fma', tw), { runs: 1, warmup: 1 });
-  while (t.ms < targetMs && workgroups < maxWorkgroups) {
-    const grow = Math.min(16, Math.max(2, Math.ceil(targetMs / Math.max(t.ms, 1e-3))));
-    workgroups = Math.min(maxWorkgroups, workgroups * grow);
-    t = await timeGpu(device, (e, tw) => encodeDispatch(e, fma, fmaGroup, grid2d(device, workgroups), 'peak_fma', tw), { runs: 1, warmup: 0 });
-  }
-  const fmaT = await timeGpu(device, (e, tw) => encodeDispatch(e, fma, fmaGroup, grid2d(device, workgroups), 'peak_fma', tw), { runs, warmup: 1 });
-  const grid = grid2d(device, workgroups);
-  const threads = grid[0] * grid[1] * 256;
-  const flops = threads * FMA_FLOPS_PER_THREAD;
+/** The timing seeds of peak_fma.wgsl: m ≈ 0.999, c = 1e-3, no thread ever matches. */
+const FMA_TIMING_SEEDS = [0.999, 0.999, 0.999, 0.999, 1e-3, 1e-3, 1e-3, 1e-3, -1e30, 0, 0, 0];
 
-  // Copies: one large buffer, copyBufferToBuffer and a compute-shader copy.
+function checkIter(iter: number): number {
+  if (!(Number.isInteger(iter) && iter >= 1 && iter <= 65536)) throw new GPT2TapsError(`fmaIter must be an integer from 1 to 65536, got ${iter}`);
+  return iter;
+}
+
+/**
+ * Sizes the work, then times `runs` repetitions after `warmup`: each sizing step takes the
+ * faster of two runs after one warm-up at that size (interference only adds time); when the timed runs end up under half the target (the clock
+ * rose after sizing), sizing resumes from there, once.
+ */
+async function sized(device: GPUDevice, encodeAt: (scale: number) => (e: GPUCommandEncoder, tw?: GPUComputePassTimestampWrites) => void,
+  start: number, maxScale: number, targetMs: number, runs: number, warmup: number) {
+  const measure = async (scale: number) => Math.min(...(await timeGpu(device, encodeAt(scale), { runs: 2, warmup: 1 })).samples);
+  let s = await sizeToTarget(measure, { start, targetMs, maxScale });
+  let t = await timeGpu(device, encodeAt(s.scale), { runs, warmup });
+  if (t.ms < targetMs / 2 && s.scale < maxScale) {
+    const again = await sizeToTarget(measure, { start: Math.min(maxScale, 2 * s.scale), targetMs, maxScale });
+    s = { ...again, steps: [...s.steps, ...again.steps] };
+    t = await timeGpu(device, encodeAt(s.scale), { runs, warmup });
+  }
+  return { sizing: s, timed: t, stats: runStats(t.samples) };
+}
+
+async function peak(device: GPUDevice, pool: BufferPool, opts: PeakOptions): Promise<PeakResult> {
+  const targetMs = opts.targetMs ?? 25;
+  const runs = Math.max(MIN_PEAK_RUNS, opts.runs ?? 7);
+  const warmup = opts.warmup ?? 2;
+  const iter = checkIter(opts.fmaIter ?? 256);
+  if (!(targetMs > 0)) throw new GPT2TapsError(`targetMs must be positive, got ${targetMs}`);
+  if (!(Number.isInteger(runs) && Number.isInteger(warmup) && warmup >= 0)) throw new GPT2TapsError(`runs and warmup must be integers (got ${runs}, ${warmup})`);
+
+  // FMA: grow the grid (workgroups) until one dispatch lasts targetMs.
+  const fma = await createKernel(device, 'peak_fma', PEAK_SOURCES.peak_fma, PEAK_FMA_BINDINGS, { ITER: iter });
+  const seed = pool.upload('peak seed', new Float32Array(FMA_TIMING_SEEDS));
+  const out = pool.create('peak out', 4 * FMA_WORKGROUP, GPUBufferUsage.STORAGE);
+  const fmaGroup = bindGroup(device, fma, { seed, out });
+  const maxWorkgroups = Math.min(opts.maxFmaWorkgroups ?? 2 ** 22, device.limits.maxComputeWorkgroupsPerDimension * 64);
+  const f = await sized(device, (wg) => (e, tw) => encodeDispatch(e, fma, fmaGroup, grid2d(device, wg), 'peak_fma', tw),
+    Math.min(32, maxWorkgroups), maxWorkgroups, targetMs, runs, warmup);
+  const grid = grid2d(device, f.sizing.scale);
+  const workgroups = grid[0] * grid[1];
+  const threads = workgroups * FMA_WORKGROUP;
+  const flopsPerThread = FMA_FLOPS_PER_TRIP * iter;
+  const flops = threads * flopsPerThread;
+  let verifiedThreads: number | null = null;
+  if (opts.verify ?? true) {
+    verifiedThreads = await fmaChecksumRun(device, pool, fma, grid, fmaChecksum(iter));
+    if (verifiedThreads !== threads) {
+      throw new GPT2TapsError(`the FMA microbenchmark's checksum failed: ${verifiedThreads} of ${threads} threads computed the expected sum, ` +
+        'so its flop count (and the FMA peak) cannot be trusted on this device');
+    }
+  }
+
+  // Copies: one large buffer, copied `copies` times per timed run by copyBufferToBuffer and by a compute shader.
   const limit = Math.min(device.limits.maxBufferSize, device.limits.maxStorageBufferBindingSize);
-  const bytes = Math.floor(Math.min(copyBytes ?? 128 * 2 ** 20, limit) / 4096) * 4096;
+  const bytes = Math.floor(Math.min(opts.copyBytes ?? 128 * 2 ** 20, limit) / 4096) * 4096;
+  if (bytes < 4096) throw new GPT2TapsError(`copyBytes must be at least 4096, got ${opts.copyBytes}`);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   const src = pool.create('peak copy src', bytes, usage);
   const dst = pool.create('peak copy dst', bytes, usage);
-  const copyT = await timeGpu(device, (e, tw) => around(e, tw, () => e.copyBufferToBuffer(src, 0, dst, 0, bytes)), { runs, warmup: 1 });
+  const maxCopies = Math.max(1, Math.floor(opts.maxCopies ?? 1024));
+  const c = await sized(device, (k) => (e, tw) => around(e, tw, () => {
+    for (let i = 0; i < k; i++) e.copyBufferToBuffer(src, 0, dst, 0, bytes);
+  }), 1, maxCopies, targetMs, runs, warmup);
   const copyKernel = await createKernel(device, 'peak_copy', PEAK_SOURCES.peak_copy, PEAK_COPY_BINDINGS, {});
   const copyGroup = bindGroup(device, copyKernel, { src, dst });
   const copyGrid = grid2d(device, Math.ceil(bytes / 16 / 256));
-  const shaderT = await timeGpu(device, (e, tw) => encodeDispatch(e, copyKernel, copyGroup, copyGrid, 'peak_copy', tw), { runs, warmup: 1 });
+  const sc = await sized(device, (k) => (e, tw) => {
+    const pass = e.beginComputePass(tw ? { label: 'peak_copy', timestampWrites: tw } : { label: 'peak_copy' });
+    pass.setPipeline(copyKernel.pipeline);
+    pass.setBindGroup(0, copyGroup);
+    for (let i = 0; i < k; i++) pass.dispatchWorkgroups(copyGrid[0], copyGrid[1], copyGrid[2]);
+    pass.end();
+  }, 1, maxCopies, targetMs, runs, warmup);
 
-  const copyGBps = (2 * bytes) / (copyT.ms * 1e6);
-  const shaderCopyGBps = (2 * bytes) / (shaderT.ms * 1e6);
+  const copyGBps = (2 * bytes * c.sizing.scale) / (c.stats.ms * 1e6);
+  const shaderCopyGBps = (2 * bytes * sc.sizing.scale) / (sc.stats.ms * 1e6);
   return {
     device: describeDevice(device),
-    fmaGflops: flops / (fmaT.ms * 1e6),
+    fmaGflops: flops / (f.stats.ms * 1e6),
     copyGBps,
     shaderCopyGBps,
     bandwidthGBps: Math.max(copyGBps, shaderCopyGBps),
-    timestamps: fmaT.timestamps,
-    rounded: fmaT.rounded || copyT.rounded || shaderT.rounded,
-    fma: { workgroups: grid[0] * grid[1], threads, flops, ms: fmaT.ms },
-    copy: { bytes, ms: copyT.ms },
-    shaderCopy: { bytes, ms: shaderT.ms },
+    timestamps: f.timed.timestamps,
+    rounded: f.timed.rounded || c.timed.rounded || sc.timed.rounded,
+    targetMs, runs, warmup,
+    fma: {
+      ...f.stats, workgroups, threads, iter, flopsPerThread, flops,
+      gflopsMin: flops / (f.stats.maxMs * 1e6), gflopsMax: flops / (f.stats.minMs * 1e6),
+      capped: f.sizing.capped, sizing: f.sizing.steps, verifiedThreads,
+    },
+    copy: { ...c.stats, bytes, copies: c.sizing.scale, capped: c.sizing.capped, sizing: c.sizing.steps },
+    shaderCopy: { ...sc.stats, bytes, copies: sc.sizing.scale, capped: sc.sizing.capped, sizing: sc.sizing.steps },
   };
+}
+
+/** Runs peak_fma once with the checksum seeds (m = 1, c = 1): the threads whose sum was `expected` + 8·lid (the sum of out[]). */
+async function fmaChecksumRun(device: GPUDevice, pool: BufferPool, kernel: Kernel, grid: [number, number, number], expected: number): Promise<number> {
+  const seed = pool.upload('peak checksum seed', new Float32Array([1, 1, 1, 1, 1, 1, 1, 1, expected, 0, 0, 0]));
+  const out = pool.upload('peak checksum out', new Uint32Array(FMA_WORKGROUP), GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC);
+  const read = pool.create('peak checksum read', 4 * FMA_WORKGROUP, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+  const enc = device.createCommandEncoder({ label: 'peak checksum' });
+  encodeDispatch(enc, kernel, bindGroup(device, kernel, { seed, out }), grid, 'peak_fma checksum');
+  enc.copyBufferToBuffer(out, 0, read, 0, 4 * FMA_WORKGROUP);
+  device.queue.submit([enc.finish()]);
+  await read.mapAsync(GPUMapMode.READ);
+  const n = new Uint32Array(read.getMappedRange().slice(0)).reduce((a, b) => a + b, 0);
+  read.unmap();
+  return n;
+}
+
+/**
+ * The FMA kernel's checksum on its own: runs peak_fma.wgsl with ITER = iter on `workgroups`
+ * workgroups, seeded so that every thread's result is exact, and returns how many threads
+ * computed exactly 16·ITER vec4 fmas' worth (threads: how many ran).
+ */
+export async function checkFma(device: GPUDevice, { workgroups, iter, expected }: { workgroups: number; iter: number; expected?: number }):
+  Promise<{ threads: number; matched: number; flops: number }> {
+  checkIter(iter);
+  const pool = new BufferPool(device);
+  try {
+    return await withValidation(device, 'the FMA checksum', async () => {
+      const kernel = await createKernel(device, 'peak_fma', PEAK_SOURCES.peak_fma, PEAK_FMA_BINDINGS, { ITER: iter });
+      const grid = grid2d(device, workgroups);
+      const threads = grid[0] * grid[1] * FMA_WORKGROUP;
+      // `expected` (for tests): the checksum the host expects, by default that of ITER = iter.
+      const matched = await fmaChecksumRun(device, pool, kernel, grid, expected ?? fmaChecksum(iter));
+      return { threads, matched, flops: threads * FMA_FLOPS_PER_TRIP * iter };
+    });
+  } finally {
+    pool.destroyAll();
+  }
 }
 
 // ---------------------------------------------------------------------------------

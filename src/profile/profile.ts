@@ -269,13 +269,18 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
 }
 
-/** The peak figures, one line each. */
+/** The peak figures, one line each: medians of the timed runs, with their spread (max − min over median). */
 export function formatPeak(p: PeakResult): string {
+  const spread = (r: { spread: number; capped: boolean }) => `±${(50 * r.spread).toFixed(1)}%${r.capped ? ', CAPPED below the target time' : ''}`;
+  const gf = (v: number) => v.toFixed(v < 100 ? 2 : 0);
   return [
-    `device peak (measured): FMA ${p.fmaGflops.toFixed(p.fmaGflops < 100 ? 2 : 0)} GFLOP/s ` +
-      `(${p.fma.workgroups} workgroups × 256 threads, ${(p.fma.flops / 1e9).toFixed(2)} GFLOP in ${p.fma.ms.toFixed(2)} ms)`,
-    `  copy bandwidth (read + write): copyBufferToBuffer ${p.copyGBps.toFixed(1)} GB/s, compute-shader copy ${p.shaderCopyGBps.toFixed(1)} GB/s ` +
-      `(${(p.copy.bytes / 2 ** 20).toFixed(0)} MiB); roofline bandwidth ${p.bandwidthGBps.toFixed(1)} GB/s`,
+    `device peak (measured, median of ${p.runs} runs after ${p.warmup} warm-up, each sized to ≥ ${p.targetMs} ms): ` +
+      `FMA ${gf(p.fmaGflops)} GFLOP/s (runs ${gf(p.fma.gflopsMin)}–${gf(p.fma.gflopsMax)}, ${spread(p.fma)}; ` +
+      `${p.fma.workgroups} workgroups × 256 threads, ${(p.fma.flops / 1e9).toFixed(2)} GFLOP in ${p.fma.ms.toFixed(2)} ms` +
+      `${p.fma.verifiedThreads === null ? '' : ', checksum ok'})`,
+    `  copy bandwidth (read + write): copyBufferToBuffer ${p.copyGBps.toFixed(1)} GB/s (${spread(p.copy)}, ${p.copy.copies}× per run), ` +
+      `compute-shader copy ${p.shaderCopyGBps.toFixed(1)} GB/s (${spread(p.shaderCopy)}, ${p.shaderCopy.copies}× per run) ` +
+      `of ${(p.copy.bytes / 2 ** 20).toFixed(0)} MiB; roofline bandwidth ${p.bandwidthGBps.toFixed(1)} GB/s`,
     `  timed with ${p.timestamps === 'gpu' ? 'GPU timestamps' : 'the wall clock'}${p.timestamps === 'gpu' ? `, ${p.rounded ? 'ROUNDED' : 'not rounded'}` : ''}`,
   ].join('\n');
 }

@@ -110,6 +110,9 @@ describe('gpt2-taps residuals, tokenize, errors', () => {
     const tap = cli('run', '--ids', '1,2', '--taps', 'h.9', '--out', join(dir, 'x.safetensors'));
     expect(tap.status).toBe(2);
     expect(tap.stderr).toMatch(/unknown tap "h.9"[^]*gpt2-taps taps/);
+    const kernels = cli('run', '--ids', '1,2', '--kernels', 'few=fast', '--out', join(dir, 'x.safetensors'));
+    expect(kernels.status).toBe(2);
+    expect(kernels.stderr).toMatch(/"few=fast": few takes blocked, tiled/);
     const missing = cli('run', '--model', join(dir, 'nope'), '--ids', '1');
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/nope/);

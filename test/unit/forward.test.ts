@@ -9,7 +9,7 @@ import { GPT2TapsError } from '../../src/errors.js';
 import { paramShapes, type GPT2Config } from '../../src/checkpoint/config.js';
 import {
   ACTIVATIONS, activationOf, activationShapes, allTapNames, checkDeviceLimits, configSymbols, forwardOps, planForward, tapCatalogue, tapShape,
-  UNIFORM_BYTES,
+  UNIFORM_BYTES, FEW_ROWS, type KernelChoice,
 } from '../../src/engine/forward.js';
 import { KERNELS } from '../../src/engine/kernels.js';
 import { evaluate } from '../../src/engine/formula.js';
@@ -18,22 +18,26 @@ import { bytesSource, readAllTensors, writeSafetensors, type WriteTensor } from 
 import { compareTensor } from '../../src/analysis/compare.js';
 
 const tiny: GPT2Config = { n_layer: 3, n_head: 4, n_embd: 128, n_positions: 256, vocab_size: 50257, layer_norm_epsilon: 1e-5 };
+/** Every combination of kernel variants a device may be given. */
+const EVERY_CHOICE: KernelChoice[] = (['matmul', 'matvec', 'matvec_sg'] as const).flatMap((row) => (['blocked', 'tiled'] as const)
+  .flatMap((mm) => (['rows', 'flash'] as const).map((attention) => ({ row, few: mm, many: mm, attention }))));
 const bytesOf = (shape: number[]) => 4 * shape.reduce((a, b) => a * b, 1);
 
 describe('the table of ops', () => {
   for (const T of [1, 17, 200]) {
-    it(`T=${T}: every tap point's shape is its buffer's, and every point is written by its op's kernel`, () => {
+    it(`T=${T}: every tap point's shape is its buffer's, and every point is written by its op's kernel, whatever the variants`, () => {
       const acts = activationShapes(tiny, T);
-      const ops = forwardOps(tiny, T);
-      expect(allTapNames(tiny)).toEqual(ops.flatMap((op) => op.points.map((p) => p.name)));
-      for (const op of ops) {
-        for (const p of op.points) {
-          expect(tapShape(tiny, p.name, T), p.name).toEqual(acts[p.buffer]);
-          // the kernel that runs when this point is asked for binds its buffer read_write
-          const kernel = p.fused ? op.tapped!.kernel : op.kernel;
-          const bind = p.fused ? { ...op.bind, ...op.tapped!.bind } : op.bind;
-          const writes = KERNELS[kernel].bindings.filter((b) => b.access === 'read_write').map((b) => bind[b.name]);
-          expect(writes, `${op.label} → ${p.name}`).toContain(p.buffer);
+      for (const ops of EVERY_CHOICE.map((kernels) => forwardOps(tiny, T, { kernels }))) {
+        expect(allTapNames(tiny)).toEqual(ops.flatMap((op) => op.points.map((p) => p.name)));
+        for (const op of ops) {
+          for (const p of op.points) {
+            expect(tapShape(tiny, p.name, T), p.name).toEqual(acts[p.buffer]);
+            // the kernel that runs when this point is asked for binds its buffer read_write
+            const kernel = p.fused ? op.tapped!.kernel : op.kernel;
+            const bind = p.fused ? { ...op.bind, ...op.tapped!.bind } : op.bind;
+            const writes = KERNELS[kernel].bindings.filter((b) => b.access === 'read_write').map((b) => bind[b.name]);
+            expect(writes, `${op.label} → ${p.name}`).toContain(p.buffer);
+          }
         }
       }
     });
@@ -43,15 +47,17 @@ describe('the table of ops', () => {
     for (const c of [tiny, { ...tiny, tie_word_embeddings: false }]) {
       const known = new Set([...Object.keys(ACTIVATIONS), ...Object.keys(UNIFORM_BYTES), ...paramShapes(c).keys()]);
       const used = new Set<string>();
-      const ops = [forwardOps(c, 5), forwardOps(c, 5, { cache: { p0: 3 }, sample: true }), forwardOps(c, 1, { matvec: true })].flat();
+      const ops = [forwardOps(c, 5), forwardOps(c, 5, { cache: { p0: 3 }, sample: true }), ...EVERY_CHOICE.flatMap((kernels) =>
+        [1, 5, FEW_ROWS + 1].flatMap((T) => [forwardOps(c, T, { kernels }), forwardOps(c, T, { kernels, cache: { p0: 3 }, sample: true })]))].flat();
       for (const op of ops.flatMap((o) => [o, ...(o.unfused?.ops ?? [])])) {
         const binds = { ...op.bind, ...op.tapped?.bind };
         for (const [binding, name] of Object.entries(binds)) {
           expect(known.has(name) || activationOf(name) !== undefined, `${op.label}.${binding} = ${name}`).toBe(true);
           used.add(name);
         }
-        // every binding of the kernel is given, and nothing else
+        // every binding of the kernel is given, and nothing else; the same for the tapped variant
         expect(Object.keys(op.bind).sort(), op.label).toEqual(KERNELS[op.kernel].bindings.map((b) => b.name).sort());
+        if (op.tapped) expect(Object.keys(binds).sort(), `${op.label} tapped`).toEqual(KERNELS[op.tapped.kernel].bindings.map((b) => b.name).sort());
       }
       // every parameter and every activation buffer is bound by some op (kv per layer: kv.0, …)
       for (const name of [...paramShapes(c).keys(), ...Object.keys(ACTIVATIONS)]) expect(used.has(name) || used.has(`${name}.0`), name).toBe(true);

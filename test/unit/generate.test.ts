@@ -84,18 +84,23 @@ describe('generate() on the Node backend', () => {
     expect(g.newIds).toEqual(Array.from(reference.ints.get('input_ids')!.data.slice(17, 23)));
   });
 
-  it('with the matrix-vector kernels for single rows (the choice on GPUs), the same tokens and taps', async () => {
-    const mv = await GPT2.load(MODEL, { device, matvec: true });
-    try {
-      expect(mv.matvec).toBe(true);
-      expect(mv.dispatches(1).map((d) => d.kernel)).toContain('linear_gelu_1');
-      const g = await mv.generate(prompts.seed, { maxNewTokens: 4, temperature: 0, taps: ['h.1', 'attentions.2', 'logits'] });
-      expect(g.newIds).toEqual(Array.from(reference.ints.get('input_ids')!.data.slice(17, 21)));
-      expectSameTaps(g.taps, await model.run(g.ids, { taps: ['h.1', 'attentions.2', 'logits'] }));
-    } finally {
-      mv.dispose();
-    }
-  }, 120_000);
+  // Every one-row variant, and flash attention reading the KV cache (layers whose probabilities are not tapped).
+  for (const kernels of [{ row: 'matvec' }, { row: 'matvec_sg', attention: 'flash' }, { few: 'tiled', attention: 'flash' }] as const) {
+    it(`with kernels ${JSON.stringify(kernels)}: the same tokens and taps`, async () => {
+      const mv = await GPT2.load(MODEL, { device, kernels });
+      try {
+        expect(mv.kernels).toMatchObject(kernels);
+        const step = mv.dispatches(1).map((d) => d.kernel);
+        if (kernels.row) expect(step).toContain(kernels.row === 'matvec' ? 'linear_gelu_1' : 'linear_gelu_1_sg');
+        if ('attention' in kernels) expect(step).toContain('attention_flash');
+        const g = await mv.generate(prompts.seed, { maxNewTokens: 4, temperature: 0, taps: ['h.1', 'attentions.2', 'logits'] });
+        expect(g.newIds).toEqual(Array.from(reference.ints.get('input_ids')!.data.slice(17, 21)));
+        expectSameTaps(g.taps, await model.run(g.ids, { taps: ['h.1', 'attentions.2', 'logits'] }));
+      } finally {
+        mv.dispose();
+      }
+    }, 120_000);
+  }
 
   it('edits apply at every step: a steered generation equals a plain run with the same edit over its sequence', async () => {
     const edits: Edit[] = [
