@@ -144,7 +144,8 @@ describe('edit semantics (Node backend)', () => {
     bad('zero h.0', /edit 0: is not an object/);
     // and through run(): nothing runs, the model stays usable
     await expect(model.run(ids, { edits: [{ at: 'h.0', op: 'zero', positions: [99] }] as Edit[] })).rejects.toThrow(/position 99 is out of range/);
-    expect((await model.run(ids, { taps: ['h.0'] })).get('h.0').data).toEqual(plain.get('h.0').data);
+    // (up to rounding: without the probabilities asked for, attention may run as its flash variant)
+    expect(compareTensor('h.0', (await model.run(ids, { taps: ['h.0'] })).get('h.0').data, plain.get('h.0').data, [], 1e-5, 1e-6).pass).toBe(true);
   });
 
   it('the CLI refuses a bad edits file with exit status 2, naming the problem', () => {
