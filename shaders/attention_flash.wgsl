@@ -26,9 +26,9 @@
 //   4 kv      storage read        array<vec4<f32>>  [TK, 2D/4]  (CACHED only)
 // (binding 1, the probabilities, is attention.wgsl's alone: the two bind tables stay parallel.)
 // Overrides: H (n_head), HD (head dim, D = H*HD); HD4 and TILE4 follow from HD (not set by the host).
-// Invariants: HD % 4 == 0, HD <= 128 (q and acc are private arrays of at most 128 floats each:
-//   at HD = 64, 128 registers per thread on a GPU). No limit on TK. Workgroup memory: 256·HD
-//   bytes (16 KiB at HD = 64, WebGPU's default maxComputeWorkgroupStorageSize).
+// Invariants: HD % 4 == 0, HD <= 64 (GPT-2's head dim at every size): q and acc are private
+//   arrays of at most 64 floats each, registers on a GPU, and workgroup memory is 256·HD bytes,
+//   at most 16 KiB (WebGPU's default maxComputeWorkgroupStorageSize). No limit on TK.
 // Dispatch: (ceil(T / BQ), H, 1) workgroups of 64 threads, BQ = min(16, the least power of two
 //   >= T); workgroup (b, h) takes queries b*BQ .. b*BQ+BQ-1 of head h; thread lid is query
 //   lid % BQ, key lane lid / BQ.
@@ -50,7 +50,7 @@ struct Params { T: u32, KS: u32, P0: u32, TK: u32 }
 const WG: u32 = 64u;
 const BK: u32 = 32u;        // keys per tile
 const BQ_MAX: u32 = 16u;    // queries per workgroup, at most
-const MAX_HD4: u32 = 32u;   // HD <= 128
+const MAX_HD4: u32 = 16u;   // HD <= 64
 const LOWEST: f32 = -0x1.fffffep+127f;  // lowest finite f32: the max of no scores
 
 // Rows 0..BK-1: the tile's keys, rows BK..2BK-1: its values (row r at r*HD4). At the end, the
@@ -187,21 +187,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   // Merge the lanes of each query (lanes of query qi are threads qi, qi + bq, …): the largest
-  // max M, the sum L = Σ l·exp(m - M), and out = Σ acc·exp(m - M) / L.
+  // max M, the sum L = Σ l·exp(m - M), and out = Σ acc·exp(m - M) / L, summed by the threads
+  // that write out (the first HD4 lanes, each taking columns lane, lane + lanes, …).
+  let writes = live && lane < HD4;
   tile[lid] = vec4<f32>(m, l, 0.0, 0.0);
   workgroupBarrier();
   var M = LOWEST;
   for (var k = 0u; k < lanes; k++) { M = max(M, tile[k * bq + qi].x); }
   var L = 0.0;
-  for (var k = 0u; k < lanes; k++) {
-    let st = tile[k * bq + qi];
-    L += st.y * exp(st.x - M);
+  if (writes) {
+    for (var k = 0u; k < lanes; k++) {
+      let st = tile[k * bq + qi];
+      L += st.y * exp(st.x - M);
+    }
   }
   let f = exp(m - M);
   workgroupBarrier();
   for (var c = 0u; c < HD4; c++) { tile[lid * HD4 + c] = acc[c] * f; }
   workgroupBarrier();
-  if (live) {
+  if (writes) {
     let inv_sum = 1.0 / L;
     for (var c = lane; c < HD4; c += lanes) {
       var o = vec4<f32>(0.0);

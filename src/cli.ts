@@ -70,7 +70,8 @@ Options:
                    {"ids": [prompt and new], "new_ids": [...], "text": "..."}.
   --kernels K      kernel variants, e.g. row=matvec,attention=flash (families: row=matmul|matvec|matvec_sg for
                    single rows; few=blocked|tiled and many=blocked|tiled for matmuls of up to 64 rows and more;
-                   attention=rows|flash where no probabilities are tapped). Families not given are timed on this
+                   attention=rows|flash where no probabilities are tapped, stepAttention=rows|flash the same for
+                   generation steps). Families not given are timed on this
                    device at load, once per adapter and shape, and remembered in ~/.cache/gpt2-taps/kernels.json.
   --truncate       keep the first n_positions tokens of a longer input (default: refuse it, saying the limit).
   --threshold X    residuals: drop entries where any of the four tensors exceeds X in absolute value (default 30).

@@ -129,12 +129,16 @@ export interface KernelChoice {
   /** Matmuls of 2..FEW_ROWS rows, and of more: register-blocked, or tiled in workgroup memory. */
   few: 'blocked' | 'tiled';
   many: 'blocked' | 'tiled';
-  /** Attention whose probabilities are neither tapped nor edited: the rows kernel (which writes them anyway) or flash. */
+  /**
+   * Attention whose probabilities are neither tapped nor edited: the rows kernel (which writes them
+   * anyway) or flash; for runs of several rows, and for single rows (generation steps, from the KV cache).
+   */
   attention: 'rows' | 'flash';
+  stepAttention: 'rows' | 'flash';
 }
 
 /** The variants every device can run: the choice of the declared catalogue, and of runs given none. */
-export const DEFAULT_CHOICE: Readonly<KernelChoice> = { row: 'matmul', few: 'blocked', many: 'blocked', attention: 'rows' };
+export const DEFAULT_CHOICE: Readonly<KernelChoice> = { row: 'matmul', few: 'blocked', many: 'blocked', attention: 'rows', stepAttention: 'rows' };
 
 /** Where "few rows" ends for KernelChoice.few. */
 export const FEW_ROWS = 64;
@@ -160,7 +164,7 @@ export function forwardOps(c: GPT2Config, T: number, opts: ForwardOptions = {}):
     if (T === 1 && kernels.row !== 'matmul' && k !== 'linear_residual_split') return kernels.row === 'matvec' ? `${k}_1` : `${k}_1_sg`;
     return (T <= FEW_ROWS ? kernels.few : kernels.many) === 'tiled' ? `${k}_tiled` : k;
   };
-  const flash = kernels.attention === 'flash';
+  const flash = (T === 1 ? kernels.stepAttention : kernels.attention) === 'flash';
   const ops: OpDecl[] = [];
   const op = (label: string, kernel: KernelName, bind: Record<string, string>, dims: Symbols, points: PointDecl[] = [],
     tapped?: OpDecl['tapped']) => ops.push({ label, kernel, bind, dims, points, ...(tapped ? { tapped } : {}) });
@@ -472,8 +476,8 @@ export function checkDeviceLimits(limits: Pick<GPUSupportedLimits, 'maxStorageBu
       if (why) throw new GPT2TapsError(`${op.label}: ${why}`);
       const shared = k.workgroupBytes?.(op.dims) ?? 0;
       if (shared > maxShared) {
-        throw new GPT2TapsError(`${op.label}: the ${k.shader} kernel needs ${shared} bytes of workgroup memory for n_positions ${c.n_positions}, ` +
-          `above this device's maxComputeWorkgroupStorageSize (${maxShared})`, 'use a model with fewer positions, or a device with more workgroup memory');
+        throw new GPT2TapsError(`${op.label}: the ${k.shader} kernel needs ${shared} bytes of workgroup memory for this model, ` +
+          `above this device's maxComputeWorkgroupStorageSize (${maxShared})`, 'use a device with more workgroup memory');
       }
     }
   }

@@ -243,9 +243,9 @@ function attentionFlash(cached: boolean): KernelDecl {
     grid: (d) => GRID.attentionFlash(d.T, d.H),
     cost: { flops: 'H·T·TK·(4·HD + 4)', bytes: cached ? '4·(2·T·D + 2·TK·D)' : '4·(3·T·D + T·D)' },
     // tile: array<vec4<f32>, 16·HD>: two tiles of 32 keys and values, reused for the merge
-    workgroupBytes: (d) => 64 * d.HD,
+    workgroupBytes: (d) => 16 * 16 * d.HD,
     unsupported: (d) => (d.HD % 4 !== 0 ? `head dim ${d.HD} is not a multiple of 4, which the flash attention kernel needs`
-      : d.HD > 128 ? `head dim ${d.HD} is above 128, the most the flash attention kernel holds per thread (use the rows kernel)` : undefined),
+      : d.HD > 64 ? `head dim ${d.HD} is above 64, the most the flash attention kernel holds per thread (use the rows kernel)` : undefined),
   };
 }
 

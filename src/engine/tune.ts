@@ -49,6 +49,10 @@ function families(c: GPT2Config): Family<keyof KernelChoice>[] {
     { family: 'attention', shape: `T=${T} H=${H} HD=${HD}`, dims: { T, TK: T, H, HD, D, NP },
       buffers: { qkv: T * 3 * D, probs: H * T * T, out: T * D }, candidates: [
         { value: 'rows', kernel: 'attention' }, { value: 'flash', kernel: 'attention_flash' }] },
+    // a generation step: one query against T keys of the KV cache
+    { family: 'stepAttention', shape: `T=1 TK=${T} H=${H} HD=${HD}`, dims: { T: 1, TK: T, H, HD, D, NP },
+      buffers: { qkv: 3 * D, probs: H * T, out: D, kv: T * 2 * D }, candidates: [
+        { value: 'rows', kernel: 'attention_cached' }, { value: 'flash', kernel: 'attention_flash_cached' }] },
   ] as Family<keyof KernelChoice>[];
 }
 
@@ -78,7 +82,17 @@ export async function chooseKernels(device: GPUDevice, c: GPT2Config, opts: Tune
   const choice: KernelChoice = { ...DEFAULT_CHOICE, ...opts.fixed };
   const adapter = describeDevice(device);
   for (const f of families(c)) {
-    if (opts.fixed?.[f.family] !== undefined) continue;
+    const fixed = opts.fixed?.[f.family];
+    if (fixed !== undefined) {
+      const k = f.candidates.find((x) => x.value === fixed);
+      if (k && !runsHere(device, k.kernel, f.dims)) {
+        const decl: KernelDecl = KERNELS[k.kernel];
+        throw new GPT2TapsError(`kernels: ${f.family}=${fixed} cannot run here (${k.kernel}): ` +
+          (decl.unsupported?.(f.dims) ?? (decl.requires && !device.features.has(decl.requires) ? `the device lacks the ${decl.requires} feature` : 'it needs more workgroup memory than the device has')),
+        `leave ${f.family} out to let the timing at load choose`);
+      }
+      continue;
+    }
     const key = `${adapter} | ${f.family} ${f.shape}`;
     const candidates = f.candidates.filter((k) => runsHere(device, k.kernel, f.dims));
     const known = store.get(key) ?? remembered.get(key);
@@ -110,7 +124,8 @@ async function timeKernel(device: GPUDevice, kernel: KernelName, dims: Symbols, 
   try {
     const decl: KernelDecl = KERNELS[kernel];
     const buffers: Record<string, GPUBuffer> = {
-      params: pool.upload('tune params', new Uint32Array([dims.M ?? dims.T, 1, 0, dims.TK ?? dims.M]), GPUBufferUsage.UNIFORM),
+      // { T or M, KS, P0, TK }: a step's one query sits after the TK - 1 keys before it
+      params: pool.upload('tune params', new Uint32Array([dims.M ?? dims.T, 1, (dims.TK ?? dims.M) - (dims.M ?? dims.T), dims.TK ?? dims.M]), GPUBufferUsage.UNIFORM),
     };
     for (const [name, n] of Object.entries(floats)) buffers[name] = pool.upload(`tune ${name}`, new Float32Array(n).fill(0.01));
     if (!compiled.has(kernel)) compiled.set(kernel, compileKernel(device, decl, dims));
@@ -125,6 +140,7 @@ async function timeKernel(device: GPUDevice, kernel: KernelName, dims: Symbols, 
 
 const CHOICES: { [K in keyof KernelChoice]: readonly KernelChoice[K][] } = {
   row: ['matmul', 'matvec', 'matvec_sg'], few: ['blocked', 'tiled'], many: ['blocked', 'tiled'], attention: ['rows', 'flash'],
+  stepAttention: ['rows', 'flash'],
 };
 
 /** Kernel choices from text such as "row=matvec,attention=flash" (the CLI's --kernels), each checked. */

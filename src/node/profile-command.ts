@@ -13,11 +13,14 @@ import { formatProfile, profileForward, type ProfileReport } from '../profile/pr
 import { nodeDevice } from './device.js';
 import { distDir, withRunnerPage } from './browser.js';
 import { resolveModelArg } from './download.js';
+import { fileTuneStore } from './tune-store.js';
+import { describeChoice, parseKernelChoice } from '../engine/tune.js';
+import type { KernelChoice } from '../engine/forward.js';
 
 export const PROFILE_HELP = `gpt2-taps profile — per-kernel GPU timings of the forward pass, against the device's measured peak
 
 Usage:
-  gpt2-taps profile [--model M] (--text "…" | --tokens N) [--runs 10] [--warmup 3] [--taps names] [--json] [--backend node|browser]
+  gpt2-taps profile [--model M] (--text "…" | --tokens N) [--runs 10] [--warmup 3] [--taps names] [--kernels K] [--json] [--backend node|browser]
 
 Options:
   --model M      a folder with model.safetensors (+ config.json), a .safetensors file, a Hugging Face repo id
@@ -27,6 +30,8 @@ Options:
   --tokens N     on N synthetic token ids (i·7919 mod vocab_size).
   --runs R       timed forward passes, after --warmup W untimed ones (defaults 10 and 3).
   --taps names   taps copied during the per-kernel runs (default none; the whole forward is also timed with all taps).
+  --kernels K    kernel variants, e.g. many=tiled,attention=flash (as for run; node backend). The variant column
+                 shows which each op got; families not given are timed at load and remembered.
   --json         print the report as JSON.
   --backend B    node (Dawn, default) or browser (headless Chromium, where the library runs as in a web page).
 
@@ -56,7 +61,7 @@ function positiveInt(name: string, v: string, min = 1): number {
   return n;
 }
 
-interface Request { model: string; text?: string; tokens?: number; runs: number; warmup: number; taps: string[] }
+interface Request { model: string; text?: string; tokens?: number; runs: number; warmup: number; taps: string[]; kernels?: Partial<KernelChoice> }
 
 function syntheticIds(n: number, vocab: number): number[] {
   return Array.from({ length: n }, (_, i) => (i * 7919) % vocab);
@@ -67,8 +72,9 @@ async function profileNode(req: Request, log: Log): Promise<ProfileReport> {
   log(`WebGPU adapter: ${adapterInfo}${swiftshader ? ' (CPU emulation)' : ''}`);
   let model: GPT2 | undefined;
   try {
-    model = await GPT2.load(req.model, { device });
+    model = await GPT2.load(req.model, { device, kernels: req.kernels, tuneStore: fileTuneStore() });
     model.notes.forEach((n) => log(`note: ${n}`));
+    log(`kernel variants: ${describeChoice(model.kernels)}`);
     const ids = req.text !== undefined ? encode(req.text) : syntheticIds(req.tokens!, model.config.vocab_size);
     log('measuring the device peak (FMA rate, copy bandwidth)…');
     const peak = await measurePeak(device);
@@ -120,7 +126,7 @@ export async function profileCommand(args: string[], log: Log = stderr): Promise
         model: { type: 'string' }, text: { type: 'string' }, tokens: { type: 'string' },
         runs: { type: 'string', default: '10' }, warmup: { type: 'string', default: '3' },
         taps: { type: 'string', default: '' }, json: { type: 'boolean' },
-        backend: { type: 'string', default: 'node' }, help: { type: 'boolean', short: 'h' },
+        backend: { type: 'string', default: 'node' }, kernels: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
     if (v.help) { process.stdout.write(PROFILE_HELP); return 0; }
@@ -134,7 +140,9 @@ export async function profileCommand(args: string[], log: Log = stderr): Promise
       model, text: v.text, tokens: v.tokens === undefined ? undefined : positiveInt('tokens', v.tokens),
       runs: positiveInt('runs', v.runs), warmup: positiveInt('warmup', v.warmup, 0),
       taps: v.taps.split(',').map((s) => s.trim()).filter(Boolean),
+      kernels: v.kernels === undefined ? undefined : parseKernelChoice(v.kernels),
     };
+    if (req.kernels && v.backend !== 'node') throw new GPT2TapsError('--kernels applies to the node backend (the browser times its own at load)');
     if (req.text !== undefined && req.text.length === 0) throw new GPT2TapsError('--text is empty');
     let report: ProfileReport;
     if (v.backend === 'node') report = await profileNode(req, log);

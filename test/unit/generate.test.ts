@@ -85,14 +85,14 @@ describe('generate() on the Node backend', () => {
   });
 
   // Every one-row variant, and flash attention reading the KV cache (layers whose probabilities are not tapped).
-  for (const kernels of [{ row: 'matvec' }, { row: 'matvec_sg', attention: 'flash' }, { few: 'tiled', attention: 'flash' }] as const) {
+  for (const kernels of [{ row: 'matvec' }, { row: 'matvec_sg', stepAttention: 'flash' }, { few: 'tiled', attention: 'flash', stepAttention: 'flash' }] as const) {
     it(`with kernels ${JSON.stringify(kernels)}: the same tokens and taps`, async () => {
       const mv = await GPT2.load(MODEL, { device, kernels });
       try {
         expect(mv.kernels).toMatchObject(kernels);
         const step = mv.dispatches(1).map((d) => d.kernel);
         if (kernels.row) expect(step).toContain(kernels.row === 'matvec' ? 'linear_gelu_1' : 'linear_gelu_1_sg');
-        if ('attention' in kernels) expect(step).toContain('attention_flash');
+        if ('stepAttention' in kernels) expect(step).toContain('attention_flash');
         const g = await mv.generate(prompts.seed, { maxNewTokens: 4, temperature: 0, taps: ['h.1', 'attentions.2', 'logits'] });
         expect(g.newIds).toEqual(Array.from(reference.ints.get('input_ids')!.data.slice(17, 21)));
         expectSameTaps(g.taps, await model.run(g.ids, { taps: ['h.1', 'attentions.2', 'logits'] }));

@@ -77,11 +77,11 @@ describe('the autotuner', () => {
       for (const v of Object.values(ms)) expect(v).toBeGreaterThan(0);
     };
     const choice = await chooseKernels(device, { ...config, n_embd: 72 }, { store, onTimed, fixed: { attention: 'flash' } });
-    expect(timed.sort()).toEqual(['few', 'many', 'row']);
+    expect(timed.sort()).toEqual(['few', 'many', 'row', 'stepAttention']);
     expect(choice.attention).toBe('flash');
     expect(['matmul', 'matvec', 'matvec_sg']).toContain(choice.row);
     expect([...saved.keys()].every((k) => k.includes(' | '))).toBe(true);
-    expect(saved.size).toBe(3);
+    expect(saved.size).toBe(4);
     // known now: nothing is timed again, and the same choice comes back
     timed.length = 0;
     expect(await chooseKernels(device, { ...config, n_embd: 72 }, { store, onTimed, fixed: { attention: 'flash' } })).toEqual(choice);
@@ -100,6 +100,11 @@ describe('the autotuner', () => {
     const dims = { M: 1, K: 64, N: 256, KS: 1 };
     expect(runsHere(without, 'linear_gelu_1_sg', dims)).toBe(false);
     expect(runsHere(without, 'linear_gelu_1', dims)).toBe(true);
+  });
+
+  it('a fixed choice that cannot run here is refused, saying why', async () => {
+    await expect(chooseKernels(device, { ...config, n_embd: 160, n_head: 1 }, { fixed: { ...DEFAULT_CHOICE, attention: 'flash' } }))
+      .rejects.toThrow(/kernels: attention=flash cannot run here \(attention_flash\): head dim 160[^]*leave attention out/);
   });
 });
 
