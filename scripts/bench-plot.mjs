@@ -2,13 +2,19 @@
 // Chromium (the project's flags; on a machine without a GPU both WebGPU and WebGL run on
 // SwiftShader, i.e. on the CPU). For each size N (points in all, N/4 per panel: the
 // bundled gpt2-tiny's real layer-0 taps on the default text, tiled):
-//   run → first frame   upload + GPU stats (mask, r, min/max) + GPU compaction/read-back
-//                       + point arrays + spatial index + the first frame of all 4 panels
-//                       (the forward pass is not included: the tiled taps have none)
+//   run → first frame   from the four tensors in GPU buffers (where model.runOnGpu leaves a
+//                       run's taps; tiled and uploaded before the timer): GPU stats (mask, r,
+//                       min/max) + the first frame of all 4 panels, presented (GPU queue
+//                       drained, a pixel read of every canvas). Above the figure's threshold
+//                       (GPU_LAYER_ABOVE points per panel) the WebGPU layer draws (raster +
+//                       shade + pixel read-back); below it regl-scatterplot (GPU compaction/
+//                       read-back + point arrays + spatial index + its first draw). The
+//                       forward pass is not included: the tiled taps have none.
 //   pan redraw          every panel's camera moves; until all four have redrawn
 // Prints a table and writes bench/plot-results.json. Where python3 has matplotlib, also
 // times a static PNG of the same 2×2 figure at 3.1 M points (demo/bench/matplotlib_figure.py).
-// Usage: node scripts/bench-plot.mjs [--sizes 1e6,4e6,1e7] [--no-build] [--out bench/plot-results.json]
+// Usage: node scripts/bench-plot.mjs [--sizes 1e6,4e6,1e7] [--renderer auto|webgpu|regl]
+//        [--no-build] [--out bench/plot-results.json]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -29,6 +35,11 @@ const opt = (name, fallback) => {
 };
 const sizes = opt('--sizes', `1e6,${GPT2_SMALL_FIGURE},4e6,1e7`).split(',').map(Number);
 const outFile = opt('--out', 'bench/plot-results.json');
+const renderer = opt('--renderer', 'auto');
+if (!['auto', 'webgpu', 'regl'].includes(renderer)) {
+  console.error(`--renderer ${renderer}: expected auto (the page's threshold), webgpu or regl`);
+  process.exit(2);
+}
 
 const run = (cmd, args, extra = {}) => spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, ...extra });
 if (!argv.includes('--no-build')) {
@@ -64,10 +75,17 @@ try {
   env = await page.evaluate(() => window.bench.setup());
   console.log(`headless Chromium ${chromiumVersion} · WebGPU: ${env.webgpu} · WebGL: ${env.webgl}`);
   console.log(`${cpus().length} CPU cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`);
-  console.log(`data: gpt2-tiny layer-0 taps, ${env.tokens} tokens × ${env.dims} dims, tiled to N points (N/4 per panel)\n`);
+  console.log(`data: gpt2-tiny layer-0 taps, ${env.tokens} tokens × ${env.dims} dims, tiled to N points (N/4 per panel)`);
+  console.log(renderer === 'auto'
+    ? `points layer: WebGPU above ${env.gpuLayerAbove.toLocaleString('en-US')} points per panel, regl-scatterplot below\n`
+    : `points layer: ${renderer === 'webgpu' ? 'WebGPU' : 'regl-scatterplot'} at every size (--renderer ${renderer})\n`);
   for (const n of sizes) {
     process.stdout.write(`${fmtN(n)} points… `);
-    const r = await page.evaluate((n) => window.bench.run(n), n);
+    const r = await page.evaluate(([n, renderer]) => window.bench.run(n, renderer), [n, renderer]);
+    if (r.renderer === 'webgpu' && r.drawn.some((d) => d !== r.perPanel)) {
+      console.error(`\nthe WebGPU layer drew ${r.drawn.join(' / ')} points per panel, not ${r.perPanel}`);
+      process.exitCode = 1;
+    }
     const pans = [];
     for (let i = 1; i <= 2; i++) pans.push((await page.evaluate((s) => window.bench.pan(s), i)).panMs);
     const row = { ...r, requested: n, panMs: pans, panMeanMs: pans.reduce((a, b) => a + b, 0) / pans.length };
@@ -98,9 +116,10 @@ if (!hasMpl) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const header = ['points', 'per panel', 'perf. mode', 'GPU stats', 'GPU compact+read', 'points→frame', 'run → first frame', 'pan redraw (mean)'];
-const rows = results.map((r) => [fmtN(r.points), r.perPanel.toLocaleString('en-US'), r.performanceMode ? 'yes' : 'no',
-  fmtMs(r.statsMs), fmtMs(r.compactMs), fmtMs(r.drawMs), fmtMs(r.firstFrameMs), fmtMs(r.panMeanMs)]);
+const header = ['points', 'per panel', 'points layer', 'GPU stats', 'GPU compact+read', 'points→frame', 'run → first frame', 'pan redraw (mean)'];
+const rows = results.map((r) => [fmtN(r.points), r.perPanel.toLocaleString('en-US'),
+  r.renderer === 'webgpu' ? 'WebGPU' : `regl${r.performanceMode ? ' (perf.)' : ''}`,
+  fmtMs(r.statsMs), r.renderer === 'webgpu' ? '—' : fmtMs(r.compactMs), fmtMs(r.drawMs), fmtMs(r.firstFrameMs), fmtMs(r.panMeanMs)]);
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (cells) => cells.map((c, i) => c.padStart(widths[i])).join('  ');
 console.log(`\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}`);
@@ -110,14 +129,21 @@ const ref = results.find((r) => r.requested === GPT2_SMALL_FIGURE);
 if (ref) {
   console.log(`interactive first frame at ${fmtN(ref.points)} points: ${fmtMs(ref.firstFrameMs)}` + (matplotlib.skipped ? '' :
     `; matplotlib's PNG in the same run: ${fmtMs(matplotlib.seconds * 1000)} — the first frame is ${ref.firstFrameMs <= matplotlib.seconds * 1000 ? 'no later' : `${(ref.firstFrameMs / (matplotlib.seconds * 1000)).toFixed(1)}× later`}`));
-  console.log(`  of which, per panel (regl-scatterplot): point arrays + spatial index ${ref.panels.map((p) => fmtMs(p.arraysAndIndexMs)).join(' / ')}, ` +
-    `ingest + first draw ${ref.panels.map((p) => fmtMs(p.drawMs)).join(' / ')}`);
+  if (ref.renderer === 'webgpu') {
+    console.log(`  of which GPU stats ${fmtMs(ref.statsMs)}; WebGPU layer: raster + shade + pixel read-back ${fmtMs(ref.gpu.gpuMs)}, ` +
+      `putImageData ${fmtMs(ref.gpu.presentMs)}; figure call with titles and axes ${fmtMs(ref.gpu.totalMs)}; ` +
+      `drawn per panel ${ref.drawn.map((d) => d.toLocaleString('en-US')).join(' / ')}`);
+  } else {
+    console.log(`  of which, per panel (regl-scatterplot): point arrays + spatial index ${ref.panels.map((p) => fmtMs(p.arraysAndIndexMs)).join(' / ')}, ` +
+      `ingest + first draw ${ref.panels.map((p) => fmtMs(p.drawMs)).join(' / ')}`);
+  }
 }
 
 mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, `${JSON.stringify({
   date: new Date().toISOString(),
-  what: 'demo 2×2 residual figure: run → first frame and pan redraw; real gpt2-tiny layer-0 taps tiled to N points (N/4 per panel), threshold 30 (nothing masked)',
+  what: 'demo 2×2 residual figure: run → first frame (from the taps in GPU buffers) and pan redraw; real gpt2-tiny layer-0 taps tiled to N points (N/4 per panel), threshold 30 (nothing masked)',
+  renderer, gpuLayerAbove: env?.gpuLayerAbove,
   chromium: chromiumVersion, webgpu: env?.webgpu, webgl: env?.webgl,
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), platform: process.platform },
   tokens: env?.tokens, dims: env?.dims,

@@ -13,7 +13,8 @@
 //   5 coords   storage read_write  array<f32>  [8, K]  u planes 0–3, v planes 4–7
 //   6 index    storage read_write  array<u32>  [K]     entry index of each point
 //   7 params   uniform             Params { n, threshold, k (K), lo_u, lo_v, scale_u, scale_v }
-// Dispatch: (G, 1, 1) workgroups of 64 threads, G = ceil(N / 1024), 16 consecutive entries
+// Dispatch: (G, 1, 1) workgroups of 64 threads, G = ceil(N / 4096) (the workgroups of
+// residual_sums, whose kept counts give the offsets), 64 consecutive entries
 // per thread; a workgroup scan of the kept flags orders the points as the entries.
 
 struct Params {
@@ -31,7 +32,7 @@ struct Params {
 @group(0) @binding(7) var<uniform> params: Params;
 
 const WG: u32 = 64u;
-const ITEMS: u32 = 16u;
+const ITEMS: u32 = 64u;
 var<workgroup> scan: array<u32, WG>;
 
 fn is_kept(i: u32) -> bool {

@@ -508,7 +508,7 @@ export class Explorer {
     if (rgpu) {
       const l = this.host.layer(), threshold = this.host.threshold();
       const r = async (run: TapResult) => {
-        const g = rgpu.layer(run.get(`hidden_states.${l}`).data, run.get(`h.${l}`).data,
+        const g = rgpu.upload(run.get(`hidden_states.${l}`).data, run.get(`h.${l}`).data,
           run.get(`h.${l}.attn.c_proj`).data, run.get(`h.${l}.mlp.c_proj`).data);
         try { return (await g.stats(threshold)).r; } finally { g.destroy(); }
       };

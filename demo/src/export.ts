@@ -67,6 +67,8 @@ export async function figurePng(panels: Panel[]): Promise<Blob> {
       }
     }
     const c = p.canvas.getBoundingClientRect();
+    // The WebGPU layer's points (under regl-scatterplot's canvas), where it draws them.
+    if (!p.layerCanvas.hidden) ctx.drawImage(p.layerCanvas, c.left - left, c.top - top, c.width, c.height);
     ctx.drawImage(p.canvas, c.left - left, c.top - top, c.width, c.height);
     const s = p.svg.getBoundingClientRect();
     ctx.drawImage(await loadSvg(p.svg), s.left - left, s.top - top, s.width, s.height);

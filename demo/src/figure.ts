@@ -1,6 +1,10 @@
 // One panel of the figure: a regl-scatterplot canvas (WebGL; pan/zoom, hover, lasso),
 // d3 axes over d3 scales kept in sync with the camera, an identity line, and a title
 // whose Pearson r is plain DOM text. All four panels share one WebGL renderer.
+// For the 2×2 view of a large layer the points are not regl-scatterplot's: the WebGPU
+// layer (scatter-gpu.ts) draws them into a 2D canvas under the regl canvas, which then
+// holds no points and keeps the camera, the identity line and the lasso; the panel
+// forwards camera changes, mouse moves and lassos to the figure's hooks (GpuHooks).
 import createScatterplot, { createRenderer } from 'regl-scatterplot';
 import createRegl from '@plotly/regl';
 import REGL_PROCS from './generated/regl-procs.js';
@@ -28,7 +32,8 @@ const CAMERA_DISTANCE = 1.06;
 const IDENTITY_COLOR: [number, number, number, number] = [0.84, 0.15, 0.16, 0.55];
 const POINT_COLOR = '#1f5fbf';
 
-export interface PanelData {
+/** A panel's title, axes and domains (all it shows besides the points). */
+export interface PanelAxes {
   /** Title before the r, e.g. "1 · layer 0 vs layer 1". */
   name: string;
   /** Pearson r, shown as "r = 0.987" (omitted when undefined). */
@@ -37,22 +42,37 @@ export interface PanelData {
   yLabel: string;
   /** Draws y = x (x and y must share one normalisation range). */
   identity: boolean;
-  /** Point coordinates in [-1, 1]. */
-  x: Float32Array;
-  y: Float32Array;
   /** Data values at -1 and +1 of each axis. */
   xDomain: [number, number];
   yDomain: [number, number];
-  /** Integer category per point, coloured by `colors`. */
-  category?: Float32Array;
-  colors?: string[];
   legend?: { label: string; color: string }[];
   note?: string;
 }
 
+/** A panel drawn by regl-scatterplot: its axes and its points. */
+export interface PanelData extends PanelAxes {
+  /** Point coordinates in [-1, 1]. */
+  x: Float32Array;
+  y: Float32Array;
+  /** Integer category per point, coloured by `colors`. */
+  category?: Float32Array;
+  colors?: string[];
+}
+
 export interface PanelEvents {
-  onHover: (panel: Panel, point: number | undefined, screen?: { x: number; y: number }) => void;
+  /** `values`: the entry's x, y, a, m where the WebGPU layer read them (its hover answers from the GPU). */
+  onHover: (panel: Panel, point: number | undefined, screen?: { x: number; y: number }, values?: [number, number, number, number]) => void;
   onSelect: (panel: Panel, points: number[]) => void;
+  /** Errors of the figure's own background work (WebGPU redraws on pan/zoom, hover, lasso). */
+  onError?: (e: unknown) => void;
+}
+
+/** What a panel drawn by the WebGPU layer forwards to the figure. Pixels are the layer canvas's. */
+export interface GpuHooks {
+  view(panel: Panel): void;
+  hover(panel: Panel, pixel: [number, number] | undefined): void;
+  lasso(panel: Panel, polygon: [number, number][]): void;
+  deselect(panel: Panel): void;
 }
 
 const yieldToBrowser = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -60,6 +80,8 @@ const yieldToBrowser = () => new Promise<void>((resolve) => setTimeout(resolve, 
 export class Panel {
   readonly root: HTMLElement;
   readonly canvas: HTMLCanvasElement;
+  /** The WebGPU layer's pixels (a 2D canvas under `canvas`; hidden when regl-scatterplot draws the points). */
+  readonly layerCanvas: HTMLCanvasElement;
   readonly svg: SVGSVGElement;
   private readonly titleName: HTMLElement;
   private readonly titleR: HTMLElement;
@@ -74,7 +96,9 @@ export class Panel {
   private yScale: ScaleLinear<number, number> = scaleLinear();
   private drawn = 0;
   private axesQueued = false;
-  data?: PanelData;
+  /** Set while the WebGPU layer draws this panel's points. */
+  private gpu?: GpuHooks;
+  data?: PanelAxes;
   /** Where the last show() spent its time: point arrays + spatial index, then regl-scatterplot's draw to the first frame. */
   timings = { arraysAndIndexMs: 0, drawMs: 0 };
 
@@ -99,12 +123,17 @@ export class Panel {
     this.canvas = document.createElement('canvas');
     this.canvas.className = 'plot-canvas';
     Object.assign(this.canvas.style, { left: `${MARGIN.left}px`, top: `${MARGIN.top}px`, width: `${size}px`, height: `${size}px` });
+    this.layerCanvas = document.createElement('canvas');
+    this.layerCanvas.className = 'plot-canvas plot-layer';
+    this.layerCanvas.width = this.layerCanvas.height = this.pixels;
+    this.layerCanvas.hidden = true;
+    Object.assign(this.layerCanvas.style, { left: `${MARGIN.left}px`, top: `${MARGIN.top}px`, width: `${size}px`, height: `${size}px` });
     this.svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
     this.svg.classList.add('axes');
     this.svg.setAttribute('width', String(size + MARGIN.left + MARGIN.right));
     this.svg.setAttribute('height', String(size + MARGIN.top + MARGIN.bottom));
     this.svg.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-    area.append(this.canvas, this.svg);
+    area.append(this.layerCanvas, this.canvas, this.svg);
     this.countEl = document.createElement('p');
     this.countEl.className = 'panel-count';
     this.legendEl = document.createElement('div');
@@ -113,6 +142,35 @@ export class Panel {
     parent.append(root);
     this.root = root;
     this.initAxes();
+    // With the page, not with the first figure: creating a scatterplot compiles its WebGL programs.
+    this.ensurePlot(false);
+    // Hover and deselection of the WebGPU layer (regl-scatterplot, holding no points, answers neither).
+    const pixel = (e: MouseEvent): [number, number] => [e.offsetX * (this.pixels / this.size), e.offsetY * (this.pixels / this.size)];
+    this.canvas.addEventListener('mousemove', (e) => { if (e.buttons === 0) this.gpu?.hover(this, pixel(e)); });
+    this.canvas.addEventListener('mouseleave', () => this.gpu?.hover(this, undefined));
+    this.canvas.addEventListener('mousedown', () => this.gpu?.hover(this, undefined));
+    this.canvas.addEventListener('dblclick', () => this.gpu?.deselect(this));
+  }
+
+  /** Canvas pixels per side (the CSS size at the screen's pixel ratio), as regl-scatterplot sizes its canvas. */
+  get pixels(): number {
+    return Math.max(1, Math.round(this.size * (window.devicePixelRatio || 1)));
+  }
+
+  /** The camera: regl-scatterplot's view matrix (column-major 4×4). */
+  cameraView(): Float32Array {
+    if (!this.plot) throw new Error('internal: no scatterplot yet');
+    return Float32Array.from(this.plot.get('cameraView') as ArrayLike<number>);
+  }
+
+  /** The 2D context the WebGPU layer's pixels go to. */
+  layerContext(): CanvasRenderingContext2D {
+    return this.layerCanvas.getContext('2d')!;
+  }
+
+  /** True while the WebGPU layer draws this panel's points. */
+  get gpuLayer(): boolean {
+    return this.gpu !== undefined;
   }
 
   /** Points the scatterplot holds now. */
@@ -131,6 +189,7 @@ export class Panel {
   /** Shows new data: scales, colours, points (converted in slices; spatial index in place, in a worker above 3M points), axes, title. */
   async show(d: PanelData, onProgress: (fraction: number) => void = () => {}): Promise<void> {
     const n = d.x.length;
+    this.gpu = undefined;
     this.data = d;
     this.setTitle(d);
     this.root.dataset.points = '0';
@@ -164,6 +223,7 @@ export class Panel {
     const annotations = plot.drawAnnotations(d.identity
       ? [{ vertices: [[-100, -100], [100, 100]], lineColor: IDENTITY_COLOR, lineWidth: 1 }]
       : []);
+    this.layerCanvas.hidden = true;
     if (points) await plot.draw(points, { spatialIndex });
     else {
       await plot.clearPoints();
@@ -177,8 +237,47 @@ export class Panel {
     this.renderLegend(d.legend);
   }
 
+  /**
+   * The axes' domains and regl-scatterplot's camera at its start, at once (for the WebGPU
+   * layer, which reads cameraView() next); showLayer() shows the rest.
+   */
+  resetCamera(d: PanelAxes): void {
+    const plot = this.ensurePlot(false);
+    this.xScale = scaleLinear().domain(d.xDomain);
+    this.yScale = scaleLinear().domain(d.yDomain);
+    void plot.set({ xScale: this.xScale, yScale: this.yScale }).catch((e) => console.error(e));
+    void plot.reset({ preventEvent: true });
+  }
+
+  /**
+   * Shows the axes of points the WebGPU layer draws, after resetCamera(d) (`hooks` receive
+   * camera changes, mouse moves and lassos): regl-scatterplot keeps no points and draws
+   * nothing (the layer draws the identity line too), and the layer canvas shows under it.
+   * The returned promise resolves when regl-scatterplot takes mouse input again (the first
+   * frame does not wait for it).
+   */
+  showLayer(d: PanelAxes, points: number, hooks: GpuHooks): Promise<void> {
+    this.data = d;
+    this.setTitle(d);
+    const plot = this.ensurePlot(false);
+    plot.deselect({ preventEvent: true });
+    const annotations = plot.drawAnnotations([]);
+    // regl-scatterplot's last frame (points of a smaller view) would cover the layer until its next one.
+    this.canvas.getContext('2d')?.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    this.gpu = hooks;
+    this.layerCanvas.hidden = false;
+    this.drawn = points;
+    this.root.dataset.points = String(points);
+    this.timings = { arraysAndIndexMs: 0, drawMs: 0 };
+    this.updateAxes();
+    this.renderLegend(d.legend);
+    // Without points, but "drawn" (regl-scatterplot takes mouse input only then: pan, zoom, lasso).
+    const cleared = Promise.resolve(plot.clearPoints()).then(() => plot.redraw());
+    return Promise.all([annotations, cleared]).then(() => undefined);
+  }
+
   select(points: number[]): void {
-    if (!this.plot) return;
+    if (!this.plot || this.gpu) return;
     if (points.length === 0) this.plot.deselect({ preventEvent: true });
     else this.plot.select(points, { preventEvent: true });
   }
@@ -189,6 +288,7 @@ export class Panel {
 
   /** The screen position (page coordinates) of a point. */
   screenPosition(point: number): { x: number; y: number } | undefined {
+    if (this.gpu) return undefined; // the figure's entryScreenPosition() answers for the WebGPU layer
     const p = this.plot?.getScreenPosition(point);
     if (!p) return undefined;
     const rect = this.canvas.getBoundingClientRect();
@@ -201,7 +301,7 @@ export class Panel {
     this.root.remove();
   }
 
-  private setTitle(d: PanelData): void {
+  private setTitle(d: PanelAxes): void {
     this.titleName.textContent = d.name;
     if (d.r === undefined) {
       this.titleR.textContent = '';
@@ -248,7 +348,11 @@ export class Panel {
       deselectOnDblClick: true,
       deselectOnEscape: true,
     });
-    plot.subscribe('view', () => this.queueAxes());
+    plot.subscribe('view', () => {
+      this.queueAxes();
+      this.gpu?.view(this);
+    });
+    plot.subscribe('lassoEnd', ({ coordinates }: { coordinates: number[] | [number, number][] }) => this.gpu?.lasso(this, vertexPairs(coordinates)));
     plot.subscribe('pointOver', (i: number) => this.events.onHover(this, i, this.screenPosition(i)));
     plot.subscribe('pointOut', () => this.events.onHover(this, undefined));
     plot.subscribe('select', ({ points }: { points: number[] }) => this.events.onSelect(this, points));
@@ -291,6 +395,13 @@ export class Panel {
     svg.select('text.x-title').text(this.data?.xLabel ?? '');
     svg.select('text.y-title').text(this.data?.yLabel ?? '');
   }
+}
+
+/** The lasso's vertices as [x, y] pairs (regl-scatterplot gives pairs; its types say a flat list). */
+function vertexPairs(c: number[] | [number, number][]): [number, number][] {
+  if (c.length === 0 || Array.isArray(c[0])) return c as [number, number][];
+  const flat = c as number[];
+  return Array.from({ length: flat.length >> 1 }, (_, i) => [flat[2 * i], flat[2 * i + 1]] as [number, number]);
 }
 
 /** regl-scatterplot takes [x, y(, category)] arrays; building them in slices lets the page breathe. */

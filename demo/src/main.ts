@@ -1,7 +1,9 @@
 // The demo page: load a GPT-2 (bundled, Hugging Face, or a local file), run it with the
 // residual taps, and draw the 2×2 residual-reconstruction figure of layer l from GPU
-// statistics. Every piece of text that comes from a checkpoint or the input goes into
-// the page as textContent, never as HTML.
+// statistics. The figure's four tensors stay on the GPU (model.runOnGpu): its statistics
+// and the WebGPU point layer read the run's own tap buffers, and the figure shows before
+// the explorer's taps are read back. Every piece of text that
+// comes from a checkpoint or the input goes into the page as textContent, never as HTML.
 import {
   GPT2, GPT2TapsError, RESIDUAL_TAPS, browserDevice, decode, encodeAsync, tapsToSafetensors, tokenStrings, type Edit, type TapResult,
 } from '../../src/index.js';
@@ -9,6 +11,7 @@ import { ExplorerGPU } from './explorer-gpu.js';
 import { Explorer, checkEdits, parseEdits, type DimSource } from './explorer.js';
 import { ResidualGPU, panelRanges, type GpuLayer, type LayerPoints, type LayerStats } from './stats.js';
 import { PANELS, ResidualFigure } from './residual-figure.js';
+import { ScatterGPU, warmUp } from './scatter-gpu.js';
 import type { Panel } from './figure.js';
 import {
   BUNDLED_URL, HF_NAMES, formatBytes, hfSize, loadHf, loadLocal, repoSpec, type LoadedBytes, type ModelChoice,
@@ -35,9 +38,14 @@ const el = {
 
 interface Timings { forwardMs?: number; statsMs?: number; pointsMs?: number; drawMs?: number; totalMs?: number }
 
+/** The figure's four tensors of layer l: x, y, a, m of stats.ts. */
+const figureTaps = (l: number): [string, string, string, string] =>
+  [`hidden_states.${l}`, `h.${l}`, `h.${l}.attn.c_proj`, `h.${l}.mlp.c_proj`];
+
 const state = {
   device: undefined as GPUDevice | undefined,
   gpu: undefined as ResidualGPU | undefined,
+  scatter: undefined as ScatterGPU | undefined,
   explorerGpu: undefined as ExplorerGPU | undefined,
   model: undefined as GPT2 | undefined,
   /** Where the model came from: loaded again (on a new device) after the GPU device was lost. */
@@ -50,8 +58,13 @@ const state = {
   clean: undefined as TapResult | undefined,
   /** Token ids that replace the text's (a generated sequence), until the text is edited. */
   ids: undefined as number[] | undefined,
+  /** The input ids of the run on screen, and their token strings. */
+  inputIds: new Uint32Array(0) as Uint32Array<ArrayBufferLike>,
   tokens: [] as string[],
-  /** The uploaded tensors of the layer on screen (re-used when only the threshold changes). */
+  /**
+   * The tensors of the layer on screen on the GPU (re-used when only the threshold changes):
+   * the run's own tap buffers (runOnGpu), or uploaded from the read-back taps.
+   */
   cached: undefined as { layer: number; gpu: GpuLayer } | undefined,
   lastStats: [] as LayerStats[],
   timings: {} as Timings,
@@ -169,9 +182,9 @@ async function loadModel(choice: ModelChoice): Promise<void> {
     }
     label = loaded.label;
   }
-  // Only now that the new model works does it replace the old one.
-  state.model?.dispose();
+  // Only now that the new model works does it replace the old one (the figure's buffers may be its taps).
   dropCached();
+  state.model?.dispose();
   state.model = model;
   state.modelChoice = choice;
   state.modelLabel = label;
@@ -206,17 +219,22 @@ async function ensureGpu(): Promise<{ device: GPUDevice; gpu: ResidualGPU }> {
   if (state.device && state.gpu) return { device: state.device, gpu: state.gpu };
   const device = await browserDevice();
   const gpu = await ResidualGPU.create(device);
+  const scatter = await ScatterGPU.create(device);
+  await warmUp(gpu, scatter);
   const explorerGpu = await ExplorerGPU.create(device);
   state.device = device;
   state.gpu = gpu;
+  state.scatter = scatter;
   state.explorerGpu = explorerGpu;
   void device.lost.then((info) => {
     if (state.device !== device) return;
     state.deviceLost = true;
     state.device = undefined;
     state.gpu = undefined;
+    state.scatter = undefined;
     state.explorerGpu = undefined;
     // Their buffers went with the device. (Not disposed: a run in flight reports the loss itself.)
+    figure.dropFrame();
     state.cached = undefined;
     state.model = undefined;
     el.modelStatus.textContent = `the GPU device was lost: ${state.modelLabel} will be loaded again on a new device by the next run`;
@@ -227,7 +245,9 @@ async function ensureGpu(): Promise<{ device: GPUDevice; gpu: ResidualGPU }> {
 }
 
 function dropCached(): void {
-  state.cached?.gpu.destroy();
+  if (!state.cached) return;
+  figure.dropFrame(); // the WebGPU layer reads these buffers
+  state.cached.gpu.destroy();
   state.cached = undefined;
 }
 
@@ -265,7 +285,12 @@ async function updateTokenCount(): Promise<void> {
   el.figure.dataset.inputTokens = String(n);
 }
 
-async function runModel(): Promise<void> {
+/**
+ * Runs the model on the text. In the 2×2 view the figure's four tensors of layer l come
+ * first, left on the GPU (runOnGpu), and the figure is drawn from them at once; then the
+ * explorer's taps (read back). Returns true when the figure is drawn.
+ */
+async function runModel(): Promise<boolean> {
   // After a device loss the model is gone: load it again (on a new device) from where it came.
   if (!state.model && state.modelChoice) await loadModel(state.modelChoice);
   const model = state.model;
@@ -289,15 +314,40 @@ async function runModel(): Promise<void> {
     addError(new GPT2TapsError(refused.join('\n')));
   }
   const edits: Edit[] = [...valid];
+  let drawn = false;
+  if (el.view.value === 'layer') {
+    // The figure's tensors stay on the GPU: its statistics and point layer read the run's own buffers.
+    const gpuTaps = await model.runOnGpu(ids, { taps: figureTaps(l), edits });
+    state.timings = { forwardMs: performance.now() - t0 };
+    dropCached();
+    state.taps = undefined; // the old run's: not the figure's any more
+    state.clean = undefined;
+    state.inputIds = Uint32Array.from(gpuTaps.ids);
+    state.tokens = tokenStrings([...gpuTaps.ids]);
+    try {
+      const [x, y, a, m] = figureTaps(l).map((name) => gpuTaps.get(name));
+      const n = x.shape.reduce((p, q) => p * q, 1);
+      state.cached = { layer: l, gpu: state.gpu!.layer({ x: x.buffer, y: y.buffer, a: a.buffer, m: m.buffer }, n, () => gpuTaps.destroy()) };
+    } catch (e) {
+      gpuTaps.destroy();
+      throw e;
+    }
+    await drawPanels();
+    drawn = true;
+    setProgress(`reading back the explorer's taps (${ids.length} tokens)…`);
+  }
+  const t1 = performance.now();
   const taps = await model.run(ids, { taps: names, edits });
-  state.timings = { forwardMs: performance.now() - t0 };
+  if (!drawn) state.timings = { forwardMs: performance.now() - t1 };
   const clean = edits.length > 0 ? await model.run(ids, { taps: names }) : undefined;
-  dropCached();
+  if (!drawn) dropCached();
   state.taps = taps;
   state.clean = clean;
   updateUrl();
+  state.inputIds = taps.inputIds;
   state.tokens = tokenStrings([...taps.inputIds]);
   el.exportTaps.disabled = false;
+  return drawn;
 }
 
 // ---------------------------------------------------------------------------------
@@ -310,10 +360,12 @@ function tensorsOf(taps: TapResult, l: number): [Float32Array, Float32Array, Flo
   ];
 }
 
+/** Layer l's tensors on the GPU: the cached ones (a run's own buffers), or uploaded from the read-back taps. */
 function gpuLayer(l: number): GpuLayer {
   if (state.cached?.layer === l) return state.cached.gpu;
+  if (!state.taps) throw new GPT2TapsError(`internal: layer ${l}'s taps are neither on the GPU nor read back`);
   dropCached();
-  const g = state.gpu!.layer(...tensorsOf(state.taps!, l));
+  const g = state.gpu!.upload(...tensorsOf(state.taps, l));
   state.cached = { layer: l, gpu: g };
   return g;
 }
@@ -326,9 +378,10 @@ function readThreshold(): number {
   return t;
 }
 
-async function drawFigure(): Promise<void> {
-  const { taps, model, gpu } = state;
-  if (!taps || !model || !gpu) return;
+/** The figure of the controls' layer, view and threshold, from the tensors on the GPU. */
+async function drawPanels(): Promise<void> {
+  const { model, gpu } = state;
+  if (!model || !gpu) return;
   const threshold = readThreshold();
   const L = model.config.n_layer;
   const layer = Math.min(Number(el.layer.value) || 0, L - 1);
@@ -348,12 +401,17 @@ async function drawFigure(): Promise<void> {
     const stats = await g.stats(threshold);
     const ranges = panelRanges([stats]);
     statsMs = performance.now() - t;
-    setProgress(`compacting ${stats.kept.toLocaleString('en-US')} points on the GPU…`);
-    t = performance.now();
-    const points = await g.points(ranges);
-    pointsMs = performance.now() - t;
     state.lastStats = [stats];
-    await figure.showLayer(layer, stats, ranges, points, (f) => setProgress('drawing the points…', f));
+    if (state.scatter && figure.usesGpuLayer(stats.kept)) {
+      setProgress(`drawing ${stats.kept.toLocaleString('en-US')} points per panel with WebGPU…`);
+      await figure.showLayerGpu(layer, stats, ranges, g, state.scatter);
+    } else {
+      setProgress(`compacting ${stats.kept.toLocaleString('en-US')} points on the GPU…`);
+      t = performance.now();
+      const points = await g.points(ranges);
+      pointsMs = performance.now() - t;
+      await figure.showLayer(layer, stats, ranges, points, (f) => setProgress('drawing the points…', f));
+    }
   } else {
     const panel = view === 'all-4' ? 3 : 0;
     const all: { stats: LayerStats; points?: LayerPoints }[] = [];
@@ -379,12 +437,22 @@ async function drawFigure(): Promise<void> {
   }
   applyMouseMode();
   const totalMs = performance.now() - t0;
+  state.timings = { ...state.timings, statsMs, pointsMs, drawMs: totalMs - statsMs - pointsMs, totalMs };
+  Object.assign(figure.root.dataset, { layer: String(layer), threshold: String(threshold), timings: JSON.stringify(state.timings) });
+}
+
+/**
+ * Draws the figure (unless `panels` is false: runModel() drew it from the run's GPU taps)
+ * and the explorer; then the page counts a draw.
+ */
+async function drawFigure({ panels = true } = {}): Promise<void> {
+  const { taps, model, gpu } = state;
+  if (!taps || !model || !gpu) return;
+  if (panels) await drawPanels();
   setProgress('explorer: GPU statistics, top-k, logit lens…');
   await explorer.render();
-  state.timings = { ...state.timings, statsMs, pointsMs, drawMs: totalMs - statsMs - pointsMs, totalMs };
   Object.assign(figure.root.dataset, {
-    layer: String(layer), threshold: String(threshold), tokens: String(taps.inputIds.length), dims: String(model.config.n_embd),
-    timings: JSON.stringify(state.timings),
+    tokens: String(taps.inputIds.length), dims: String(model.config.n_embd), timings: JSON.stringify(state.timings),
   });
   state.drawn = true;
   state.draws++;
@@ -402,41 +470,67 @@ function hideTooltip(): void {
 function entry(point: number, panel: Panel): { layer: number; e: number; t: number; d: number; p: number } | undefined {
   const shown = figure.shown;
   const model = state.model;
-  if (!shown || !model || point >= shown.index.length) return undefined;
-  const e = shown.index[point];
+  if (!shown || !model) return undefined;
   const D = model.config.n_embd;
+  let e: number;
+  if (shown.kind === 'gpu') {
+    // The WebGPU layer's points are the entries themselves.
+    if (!(point >= 0 && point < state.inputIds.length * D)) return undefined;
+    e = point;
+  } else {
+    if (point >= shown.index.length) return undefined;
+    e = shown.index[point];
+  }
   return {
-    layer: shown.kind === 'layer' ? shown.layer : shown.layerOf[point],
-    p: shown.kind === 'layer' ? panel.index : shown.panel,
+    layer: shown.kind === 'all' ? shown.layerOf[point] : shown.layer,
+    p: shown.kind === 'all' ? shown.panel : panel.index,
     e, t: Math.floor(e / D), d: e % D,
   };
 }
 
-function values(layer: number, e: number, p: number): [number, number] {
-  const [x, y, a, m] = tensorsOf(state.taps!, layer).map((arr) => arr[e]);
+/** x, y, a, m of entry e of layer l: from the read-back taps, or from the layer's tensors on the GPU. */
+async function tensorValues(layer: number, e: number): Promise<[number, number, number, number]> {
+  if (state.taps?.has(`hidden_states.${layer}`)) {
+    const [x, y, a, m] = tensorsOf(state.taps, layer).map((arr) => arr[e]);
+    return [x, y, a, m];
+  }
+  if (state.cached?.layer === layer) return state.cached.gpu.values(e);
+  throw new GPT2TapsError(`internal: no tensors of layer ${layer} to hover`);
+}
+
+function panelValues([x, y, a, m]: [number, number, number, number], p: number): [number, number] {
   return ([[x, y], [a, m], [x + a + m, y], [y - x, a + m]] as [number, number][])[p];
 }
 
-function onHover(panel: Panel, point: number | undefined, screen?: { x: number; y: number }): void {
+let hoverSeq = 0;
+
+function onHover(panel: Panel, point: number | undefined, screen?: { x: number; y: number }, known?: [number, number, number, number]): void {
+  const seq = ++hoverSeq;
   const info = point === undefined ? undefined : entry(point, panel);
-  if (!info || !state.taps) { hideTooltip(); return; }
-  const [u, v] = values(info.layer, info.e, info.p);
-  const def = PANELS[info.p];
-  el.tooltip.textContent = [
-    `token ${JSON.stringify(state.tokens[info.t])} (id ${state.taps.inputIds[info.t]}) · position ${info.t}`,
-    `dimension ${info.d} · layer ${info.layer}`,
-    `x  ${def.x(info.layer)}: ${u.toPrecision(6)}`,
-    `y  ${def.y(info.layer)}: ${v.toPrecision(6)}`,
-  ].join('\n');
-  el.tooltip.hidden = false;
-  const x = (screen?.x ?? 0) + 14, y = (screen?.y ?? 0) + 14;
-  const w = el.tooltip.offsetWidth, h = el.tooltip.offsetHeight;
-  el.tooltip.style.left = `${Math.min(x, window.innerWidth - w - 8)}px`;
-  el.tooltip.style.top = `${Math.min(y, window.innerHeight - h - 8)}px`;
+  if (!info) { hideTooltip(); return; }
+  const show = (vals: [number, number, number, number]) => {
+    if (seq !== hoverSeq) return; // the mouse moved on meanwhile
+    const [u, v] = panelValues(vals, info.p);
+    const def = PANELS[info.p];
+    el.tooltip.textContent = [
+      `token ${JSON.stringify(state.tokens[info.t])} (id ${state.inputIds[info.t]}) · position ${info.t}`,
+      `dimension ${info.d} · layer ${info.layer}`,
+      `x  ${def.x(info.layer)}: ${u.toPrecision(6)}`,
+      `y  ${def.y(info.layer)}: ${v.toPrecision(6)}`,
+    ].join('\n');
+    el.tooltip.hidden = false;
+    const x = (screen?.x ?? 0) + 14, y = (screen?.y ?? 0) + 14;
+    const w = el.tooltip.offsetWidth, h = el.tooltip.offsetHeight;
+    el.tooltip.style.left = `${Math.min(x, window.innerWidth - w - 8)}px`;
+    el.tooltip.style.top = `${Math.min(y, window.innerHeight - h - 8)}px`;
+  };
+  if (known) show(known);
+  else tensorValues(info.layer, info.e).then(show, showError);
 }
 
 function onSelect(panel: Panel, points: number[]): void {
   // In the 2×2 view all four panels hold the same kept entries in the same order: link them.
+  // (The WebGPU layer links them itself: one selection bitmask for all four.)
   if (figure.shown?.kind === 'layer') for (const other of figure.panels) if (other !== panel) other.select(points);
   showSelection(points, panel);
 }
@@ -482,8 +576,8 @@ function applyMouseMode(): void {
 function runAndDraw(): Promise<void> {
   clearError();
   return enqueue(async () => {
-    await runModel();
-    await drawFigure();
+    const drawn = await runModel();
+    await drawFigure({ panels: !drawn });
   });
 }
 
@@ -491,8 +585,8 @@ function loadAndRun(choice: ModelChoice): Promise<void> {
   clearError();
   return enqueue(async () => {
     await loadModel(choice);
-    await runModel();
-    await drawFigure();
+    const drawn = await runModel();
+    await drawFigure({ panels: !drawn });
   });
 }
 
@@ -698,8 +792,8 @@ async function generate(): Promise<void> {
     run.disabled = false;
     stop.disabled = true;
   }
-  await runModel();
-  await drawFigure();
+  const drawn = await runModel();
+  await drawFigure({ panels: !drawn });
 }
 
 function wireGenerate(): void {
@@ -801,7 +895,7 @@ function plotSize(): number {
 async function start(): Promise<void> {
   wireControls();
   void updateTokenCount();
-  figure = new ResidualFigure(el.figure, plotSize(), { onHover, onSelect });
+  figure = new ResidualFigure(el.figure, plotSize(), { onHover, onSelect, onError: addError });
   explorer = new Explorer({
     model: () => state.model, taps: () => state.taps, clean: () => state.clean, tokens: () => state.tokens,
     layer: () => Math.min(Number(el.layer.value) || 0, (state.model?.config.n_layer ?? 1) - 1),
@@ -814,11 +908,13 @@ async function start(): Promise<void> {
   urlReady = true;
   (window as unknown as { demo: unknown }).demo = {
     state, figure, explorer,
-    /** Page coordinates of point j of panel p (for tests). */
+    /** Page coordinates of point j of panel p (for tests; regl-scatterplot's points). */
     screenPosition: (p: number, j: number) => figure.panels[p].screenPosition(j),
+    /** Page coordinates of entry e in panel p of the WebGPU layer (for tests). */
+    entryScreenPosition: (p: number, e: number) => figure.entryScreenPosition(p, e),
     /** The GPU statistics of four arbitrary tensors (for tests of the WGSL reductions). */
     gpuStats: async (x: Float32Array, y: Float32Array, a: Float32Array, m: Float32Array, threshold: number) => {
-      const g = state.gpu!.layer(x, y, a, m);
+      const g = state.gpu!.upload(x, y, a, m);
       try { return await g.stats(threshold); } finally { g.destroy(); }
     },
   };

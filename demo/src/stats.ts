@@ -1,21 +1,23 @@
 // The residual statistics on the GPU: threshold mask, Pearson r of the four panels,
-// min/max for the normalisation, and the compacted, normalised points to plot — five
-// WGSL kernels (demo/shaders/residual_*.wgsl), float32 throughout, two-pass (means
-// first, then centred sums) so r stays accurate to ~1e-6 even at millions of entries.
-//   stats(threshold):  residual_sums → residual_totals → residual_centered → residual_pearson,
-//                      then one small read-back (kept count, means, min/max, r).
+// min/max for the normalisation, and the compacted, normalised points to plot — three
+// WGSL kernels (demo/shaders/residual_*.wgsl), float32 throughout, one pass over the data
+// with centred sums (Welford per thread, pairwise merges) so r stays accurate to ~1e-6
+// even at millions of entries with large offsets.
+// A layer's four tensors are GPU buffers: a run's own tap buffers (model.runOnGpu, no
+// read-back) or, where only arrays exist (the all-layers view, tests), uploaded ones.
+//   stats(threshold):  residual_sums → residual_totals, then one small read-back (kept
+//                      count, means, min/max, r).
 //   points(ranges):    residual_compact, then the read-back of 8 coordinate planes and
-//                      the entry index of every kept point.
+//                      the entry index of every kept point (regl-scatterplot's input; the
+//                      WebGPU layer, scatter-gpu.ts, reads the tensors themselves instead).
 import { BufferPool, bindGroup, createKernel, encodeDispatch, type Kernel } from '../../src/engine/gpu.js';
 import { GPT2TapsError } from '../../src/errors.js';
 import sumsSrc from '../shaders/residual_sums.wgsl';
 import totalsSrc from '../shaders/residual_totals.wgsl';
-import centeredSrc from '../shaders/residual_centered.wgsl';
-import pearsonSrc from '../shaders/residual_pearson.wgsl';
 import compactSrc from '../shaders/residual_compact.wgsl';
 
-/** Entries per workgroup of the per-entry kernels (64 threads × 16). */
-export const CHUNK = 1024;
+/** Entries per workgroup of the per-entry kernels (64 threads × 64). */
+export const CHUNK = 4096;
 
 type Vec4 = [number, number, number, number];
 
@@ -39,7 +41,13 @@ export interface LayerPoints {
   kept: number;
 }
 
-interface Kernels { sums: Kernel; totals: Kernel; centered: Kernel; pearson: Kernel; compact: Kernel }
+/**
+ * One layer's four [T, D] tensors on the GPU (float32, row-major, STORAGE usage):
+ * x = hidden_states.l, y = h.l, a = h.l.attn.c_proj, m = h.l.mlp.c_proj.
+ */
+export interface LayerBuffers { x: GPUBuffer; y: GPUBuffer; a: GPUBuffer; m: GPUBuffer }
+
+interface Kernels { sums: Kernel; totals: Kernel; compact: Kernel }
 
 const STORAGE = GPUBufferUsage.STORAGE;
 const RW = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
@@ -52,29 +60,47 @@ export class ResidualGPU {
     const rw = (binding: number, name: string) => ({ binding, name, access: 'read_write' as const });
     const un = (binding: number, name: string) => ({ binding, name, access: 'uniform' as const });
     const xyam = [rd(0, 'x'), rd(1, 'y'), rd(2, 'a'), rd(3, 'm')];
-    const [sums, totals, centered, pearson, compact] = await Promise.all([
+    const [sums, totals, compact] = await Promise.all([
       createKernel(device, 'residual_sums', sumsSrc, [...xyam, rw(4, 'partials'), rw(5, 'counts'), un(6, 'params')], {}),
       createKernel(device, 'residual_totals', totalsSrc,
-        [rd(0, 'partials'), rd(1, 'counts'), rw(2, 'offsets'), rw(3, 'totals'), rw(4, 'kept'), un(5, 'groups')], {}),
-      createKernel(device, 'residual_centered', centeredSrc, [...xyam, rd(4, 'totals'), rw(5, 'partials2'), un(6, 'params')], {}),
-      createKernel(device, 'residual_pearson', pearsonSrc, [rd(0, 'partials2'), rw(1, 'result'), un(2, 'groups')], {}),
+        [rd(0, 'partials'), rd(1, 'counts'), rw(2, 'offsets'), rw(3, 'totals'), rw(4, 'kept'), rw(5, 'result'), un(6, 'groups')], {}),
       createKernel(device, 'residual_compact', compactSrc,
         [...xyam, rd(4, 'offsets'), rw(5, 'coords'), rw(6, 'index'), un(7, 'compact')], {}),
     ]);
-    return new ResidualGPU(device, { sums, totals, centered, pearson, compact });
+    return new ResidualGPU(device, { sums, totals, compact });
   }
 
-  /** Uploads one layer's four [T, D] tensors (hidden_states.l, h.l, attention Δ, MLP Δ). */
-  layer(x: Float32Array, y: Float32Array, a: Float32Array, m: Float32Array): GpuLayer {
-    const n = x.length;
-    if (y.length !== n || a.length !== n || m.length !== n) throw new GPT2TapsError('residual statistics: the four tensors differ in size');
+  /**
+   * A layer over four tensors already on the GPU, of n entries each. `release` runs on
+   * destroy() (e.g. the run's GpuTaps.destroy()); without it the buffers stay the caller's.
+   */
+  layer(buffers: LayerBuffers, n: number, release?: () => void): GpuLayer {
     if (n === 0) throw new GPT2TapsError('residual statistics: no entries');
+    for (const [name, b] of Object.entries(buffers)) {
+      if (b.size < n * 4) throw new GPT2TapsError(`residual statistics: tensor ${name} holds ${b.size / 4} floats, fewer than ${n}`);
+    }
     const groups = Math.ceil(n / CHUNK);
     const maxGroups = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (groups > maxGroups) {
       throw new GPT2TapsError(`residual statistics: ${n} entries need ${groups} workgroups, above this device's ${maxGroups}`);
     }
-    return new GpuLayer(this.device, this.kernels, x, y, a, m);
+    return new GpuLayer(this.device, this.kernels, buffers, n, release);
+  }
+
+  /** Uploads one layer's four [T, D] arrays (where no run left them on the GPU); the layer owns the copies. */
+  upload(x: Float32Array, y: Float32Array, a: Float32Array, m: Float32Array): GpuLayer {
+    const n = x.length;
+    if (y.length !== n || a.length !== n || m.length !== n) throw new GPT2TapsError('residual statistics: the four tensors differ in size');
+    if (n === 0) throw new GPT2TapsError('residual statistics: no entries');
+    const pool = new BufferPool(this.device);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC; // as a run's tap buffers
+    const buffers = { x: pool.upload('x', x, usage), y: pool.upload('y', y, usage), a: pool.upload('a', a, usage), m: pool.upload('m', m, usage) };
+    try {
+      return this.layer(buffers, n, () => pool.destroyAll());
+    } catch (e) {
+      pool.destroyAll();
+      throw e;
+    }
   }
 }
 
@@ -82,38 +108,55 @@ export class GpuLayer {
   private readonly pool: BufferPool;
   private readonly n: number;
   private readonly groups: number;
-  private readonly inputs: Record<'x' | 'y' | 'a' | 'm', GPUBuffer>;
   private readonly partials: GPUBuffer;
   private readonly counts: GPUBuffer;
   private readonly offsets: GPUBuffer;
   private readonly totals: GPUBuffer;
   private readonly kept: GPUBuffer;
-  private readonly partials2: GPUBuffer;
   private readonly result: GPUBuffer;
   private readonly params: GPUBuffer;
   private readonly groupsParam: GPUBuffer;
   private last?: LayerStats;
 
-  constructor(private readonly device: GPUDevice, private readonly k: Kernels,
-    x: Float32Array, y: Float32Array, a: Float32Array, m: Float32Array) {
+  constructor(readonly device: GPUDevice, private readonly k: Kernels,
+    /** The four tensors (read by the kernels, never written). */
+    readonly inputs: LayerBuffers, n: number, private readonly release?: () => void) {
     this.pool = new BufferPool(device);
-    this.n = x.length;
+    this.n = n;
     this.groups = Math.ceil(this.n / CHUNK);
     const p = this.pool;
     const G = this.groups;
-    this.inputs = { x: p.upload('x', x, STORAGE), y: p.upload('y', y, STORAGE), a: p.upload('a', a, STORAGE), m: p.upload('m', m, STORAGE) };
-    this.partials = p.create('partials', G * 6 * 16, STORAGE);
-    this.counts = p.create('counts', G * 4, STORAGE);
+    this.partials = p.create('partials', G * 64 * 9 * 16, STORAGE); // one per thread of residual_sums
+    this.counts = p.create('counts', G * 64 * 4, STORAGE);
     this.offsets = p.create('offsets', G * 4, STORAGE);
     this.totals = p.create('totals', 6 * 16, RW);
     this.kept = p.create('kept', 16, RW);
-    this.partials2 = p.create('partials2', G * 3 * 16, STORAGE);
     this.result = p.create('result', 4 * 16, RW);
     this.params = p.create('params', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
     this.groupsParam = p.upload('groups', new Uint32Array([G, 0, 0, 0]), GPUBufferUsage.UNIFORM);
   }
 
   get entries(): number { return this.n; }
+
+  /** The statistics of the last stats() call. */
+  get lastStats(): LayerStats | undefined { return this.last; }
+
+  /** The four values (x, y, a, m) of entry e, read back from the tensors (hover, tests). */
+  async values(e: number): Promise<[number, number, number, number]> {
+    if (!(Number.isInteger(e) && e >= 0 && e < this.n)) throw new GPT2TapsError(`internal: entry ${e} out of range 0..${this.n - 1}`);
+    const staging = this.pool.create('values read-back', 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    try {
+      const enc = this.device.createCommandEncoder({ label: 'residual values' });
+      (['x', 'y', 'a', 'm'] as const).forEach((name, j) => enc.copyBufferToBuffer(this.inputs[name], e * 4, staging, j * 4, 4));
+      await submitChecked(this.device, enc.finish());
+      await staging.mapAsync(GPUMapMode.READ);
+      const [x, y, a, m] = new Float32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      return [x, y, a, m];
+    } finally {
+      this.pool.destroy(staging);
+    }
+  }
 
   /** Mask, means, min/max and Pearson r at `threshold`. */
   async stats(threshold: number): Promise<LayerStats> {
@@ -122,13 +165,11 @@ export class GpuLayer {
     new Uint32Array(params, 0, 1)[0] = this.n;
     new Float32Array(params, 4, 1)[0] = threshold;
     device.queue.writeBuffer(this.params, 0, params);
-    const xyam = { ...this.inputs };
     const enc = device.createCommandEncoder({ label: 'residual stats' });
-    encodeDispatch(enc, k.sums, bindGroup(device, k.sums, { ...xyam, partials: this.partials, counts: this.counts, params: this.params }), [G, 1, 1], 'residual_sums');
-    encodeDispatch(enc, k.totals, bindGroup(device, k.totals,
-      { partials: this.partials, counts: this.counts, offsets: this.offsets, totals: this.totals, kept: this.kept, groups: this.groupsParam }), [1, 1, 1], 'residual_totals');
-    encodeDispatch(enc, k.centered, bindGroup(device, k.centered, { ...xyam, totals: this.totals, partials2: this.partials2, params: this.params }), [G, 1, 1], 'residual_centered');
-    encodeDispatch(enc, k.pearson, bindGroup(device, k.pearson, { partials2: this.partials2, result: this.result, groups: this.groupsParam }), [1, 1, 1], 'residual_pearson');
+    encodeDispatch(enc, k.sums, bindGroup(device, k.sums, { ...this.inputs, partials: this.partials, counts: this.counts, params: this.params }), [G, 1, 1], 'residual_sums');
+    encodeDispatch(enc, k.totals, bindGroup(device, k.totals, {
+      partials: this.partials, counts: this.counts, offsets: this.offsets, totals: this.totals, kept: this.kept, result: this.result, groups: this.groupsParam,
+    }), [1, 1, 1], 'residual_totals');
     const staging = this.pool.create('stats read-back', 6 * 16 + 16 + 4 * 16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     enc.copyBufferToBuffer(this.totals, 0, staging, 0, 96);
     enc.copyBufferToBuffer(this.kept, 0, staging, 96, 16);
@@ -197,17 +238,19 @@ export class GpuLayer {
 
   destroy(): void {
     this.pool.destroyAll();
+    this.release?.();
   }
 }
 
-async function submitChecked(device: GPUDevice, commands: GPUCommandBuffer): Promise<void> {
+/** Submits inside error scopes; a validation or out-of-memory error becomes a GPT2TapsError naming `what`. */
+export async function submitChecked(device: GPUDevice, commands: GPUCommandBuffer, what = 'the residual statistics'): Promise<void> {
   device.pushErrorScope('validation');
   device.pushErrorScope('out-of-memory');
   device.queue.submit([commands]);
   const oom = await device.popErrorScope();
   const err = await device.popErrorScope();
-  if (oom) throw new GPT2TapsError(`GPU out of memory in the residual statistics: ${oom.message}`);
-  if (err) throw new GPT2TapsError(`GPU validation error in the residual statistics: ${err.message}`);
+  if (oom) throw new GPT2TapsError(`GPU out of memory in ${what}: ${oom.message}`);
+  if (err) throw new GPT2TapsError(`GPU validation error in ${what}: ${err.message}`);
 }
 
 /**

@@ -1,7 +1,8 @@
 // The demo page under its Content-Security-Policy (demo/csp.mjs, sent as a header and as a
 // <meta> tag): eval and Function are refused, and every drawing path of the figure (2×2,
-// all-layers views, hover, lasso, performanceMode) draws with regl procedures precompiled
-// into demo/src/generated/regl-procs.js, with no CSP violation and no error.
+// all-layers views, hover, lasso, performanceMode, and the WebGPU point layer with
+// regl-scatterplot holding no points) draws with regl procedures precompiled into
+// demo/src/generated/regl-procs.js, with no CSP violation and no error.
 //
 // With REGL_CODEGEN=1 (`npm run regl-codegen`, scripts/regl-codegen.mjs) the same walk
 // runs with the CSP bypassed and writes regl-procs.js from the procedures regl generated.
@@ -23,8 +24,10 @@ test.beforeAll(async () => {
 test.afterAll(async () => server?.close());
 
 interface DemoHooks {
-  screenPosition(p: number, j: number): { x: number; y: number };
+  screenPosition(p: number, j: number): { x: number; y: number } | undefined;
+  entryScreenPosition(p: number, e: number): Promise<{ x: number; y: number } | undefined>;
   figure: {
+    gpuAbove: number;
     panels: { performanceModeAbove: number }[];
     renderer: { regl: { getCachedCode(): Record<string, unknown> } };
   };
@@ -37,7 +40,11 @@ async function redraw(page: Page, action: () => Promise<unknown>): Promise<void>
 }
 
 async function hover(page: Page): Promise<void> {
-  const pos = await page.evaluate(() => (window as unknown as { demo: DemoHooks }).demo.screenPosition(0, 0));
+  // Point 0 of regl-scatterplot's, or entry 0 where the WebGPU layer draws.
+  const pos = await page.evaluate(async () => {
+    const demo = (window as unknown as { demo: DemoHooks }).demo;
+    return demo.screenPosition(0, 0) ?? (await demo.entryScreenPosition(0, 0))!;
+  });
   await page.mouse.move(pos.x, pos.y);
   await expect(page.locator('#tooltip')).toBeVisible({ timeout: 10_000 });
   await page.mouse.move(1, 1);
@@ -48,12 +55,20 @@ async function lasso(page: Page, panel: number): Promise<void> {
   await page.locator('#lasso').click(); // back to pan and zoom
 }
 
-/** Every way the page draws: 2×2, hover, lasso, the all-layers views; then all of it again in performanceMode. */
+/**
+ * Every way the page draws: 2×2, hover, lasso, the all-layers views; then all of it again in
+ * performanceMode, and with the 2×2 view on the WebGPU layer.
+ */
 async function walkFigure(page: Page): Promise<void> {
-  for (const performanceMode of [false, true]) {
-    if (performanceMode) {
+  for (const mode of ['regl', 'performanceMode', 'webgpu']) {
+    if (mode === 'performanceMode') {
       await page.evaluate(() => { for (const p of (window as unknown as { demo: DemoHooks }).demo.figure.panels) p.performanceModeAbove = 0; });
       await redraw(page, () => page.locator('#run').click());
+    }
+    if (mode === 'webgpu') {
+      await page.evaluate(() => { (window as unknown as { demo: DemoHooks }).demo.figure.gpuAbove = 0; });
+      await redraw(page, () => page.locator('#run').click());
+      await expect(page.locator('#figure')).toHaveAttribute('data-renderer', 'webgpu');
     }
     await hover(page);
     await lasso(page, 3);

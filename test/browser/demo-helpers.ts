@@ -37,7 +37,8 @@ export async function openDemo(page: Page, url: string): Promise<string[]> {
 /** Draws a lasso (in lasso mode) around the middle of a panel's canvas, and waits for the selection to show. */
 export async function lassoMiddle(page: Page, panel: number): Promise<void> {
   await page.locator('#lasso').click();
-  const box = (await page.locator(`.panel[data-panel="${panel}"] canvas`).boundingBox())!;
+  // The panel's regl-scatterplot canvas (the mouse's); the WebGPU layer's lies under it.
+  const box = (await page.locator(`.panel[data-panel="${panel}"] canvas:not(.plot-layer)`).boundingBox())!;
   const cx = box.x + box.width / 2, cy = box.y + box.height / 2, r = box.width * 0.3;
   await page.mouse.move(cx - r, cy - r);
   await page.mouse.down();

@@ -510,7 +510,7 @@ test('without WebGPU the page says so and how to enable it', async ({ page }) =>
   expect(errors).toEqual([]);
 });
 
-test('the WGSL reductions keep r accurate at 1M entries with large offsets (float32, two-pass)', async ({ page }) => {
+test('the WGSL reductions keep r accurate at 1M entries with large offsets (float32, centred one-pass sums)', async ({ page }) => {
   const errors = await openDemo(page);
   const result = await page.evaluate(async () => {
     type Stats = { kept: number; r: number[] };
