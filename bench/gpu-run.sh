@@ -7,6 +7,8 @@
 # the device peak, and writes vs-hf.json + vs-hf.md (+ this run's log and hf-times-*.json).
 #
 #   here, first:  ../shared/gpu/pack.sh            (builds; writes .gpu/; again after every change)
+#                 then move weights/ and test/fixtures/ out of the tree for the call (with them the tree
+#                 is ~60 MiB, and .gpu/ adds ~37 MB: over a device call's 64 MiB); put them back after it
 #   there:        COMMIT=<sha> bash bench/gpu-run.sh   (the device call, with carry ['.gpu'])
 #   here, after:  bash bench/gpu-run.sh --collect <folder of the returned files>   → bench/gpu-<device>/
 #   anywhere:     bash bench/gpu-run.sh --local [DIR]  (the bundled tiny model, Dawn or SwiftShader, no
@@ -49,7 +51,7 @@ case "${1:-}" in
     st=${PIPESTATUS[0]}
     if [ -z "${OUT:-}" ] && [ -f "$res/vs-hf.json" ]; then bash "$here/bench/gpu-run.sh" --collect "$res"; fi
     exit "$st" ;;
-  -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "gpu-run: unknown argument $1 (--help)" >&2; exit 2 ;;
 esac
 
