@@ -8,10 +8,16 @@ import type { GPT2Config } from '../checkpoint/config.js';
 import type { Page } from 'playwright-core';
 import { serve } from './serve.js';
 
-/** Chromium flags: WebGPU on (SwiftShader where there is no GPU), GPU timestamps unrounded, quiet networking. */
+/**
+ * Chromium flags: WebGPU on (SwiftShader where there is no GPU), GPU timestamps unrounded, workgroup
+ * memory zeroed by Dawn's shader code rather than the Vulkan extension (as src/node/device.ts: on
+ * SwiftShader the extension's zeroing took 430 ms of a 1.24 s forward pass at T = 145, outside the GPU
+ * timestamps, with flash attention), quiet networking.
+ */
 export const CHROMIUM_ARGS = [
   '--enable-unsafe-webgpu',
   '--enable-dawn-features=allow_unsafe_apis',
+  '--disable-dawn-features=use_vulkan_zero_initialize_workgroup_memory_extension',
   '--no-sandbox',
   '--disable-background-networking',
   '--disable-component-update',
