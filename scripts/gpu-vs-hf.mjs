@@ -340,7 +340,7 @@ try {
         const t = await timeForward(m, device, T);
         const hf = spec.hf?.[String(T)];
         result.rows.push({ model: spec.name, T, ours_ms: t.ours_ms, hf_ms: hf?.plain_ms ?? null, ours_all_taps_ms: t.ours_all_taps_ms,
-          hf_all_taps_ms: hf?.all_taps_to_host_ms ?? null, ...t });
+          hf_all_taps_ms: hf?.all_taps_to_host_ms ?? null, ...t, kernels: m.kernels });
         log(`  ours ${t.ours_ms.toFixed(2)} ms, all ${t.taps} taps ${t.ours_all_taps_ms.toFixed(2)} ms; HF ${f(hf?.plain_ms)} / ${f(hf?.all_taps_to_host_ms)} ms`);
         write();
       }
@@ -352,7 +352,7 @@ try {
         result.decode.push({ model: spec.name, ours_ms_per_token: d.ms_per_token, hf_ms_per_token: hfDecode?.ms_per_token ?? null,
           bound_ms_per_token: weightBytes / (peak.bandwidthGBps * 1e6), new_tokens: decodeN, prompt: 16,
           ours_first_to_last_ms_per_token: d.first_to_last_ms_per_token, weight_bytes: weightBytes, bandwidth_GBps: peak.bandwidthGBps,
-          matvec: m.matvec, ...(hfDecode && hfDecode.new_tokens !== decodeN ? { hf_new_tokens: hfDecode.new_tokens } : {}) });
+          kernels: m.kernels, ...(hfDecode && hfDecode.new_tokens !== decodeN ? { hf_new_tokens: hfDecode.new_tokens } : {}) });
         log(`  ours ${d.ms_per_token.toFixed(3)} ms/token; HF ${f(hfDecode?.ms_per_token, 3)}; bound ${(weightBytes / (peak.bandwidthGBps * 1e6)).toFixed(3)}`);
         write();
       }

@@ -75,11 +75,14 @@ describe('gpu-vs-hf --local (the bundled tiny model)', () => {
       expect(r.ours_ms).toBe(median(r.ours_samples_ms));
       expect(r.ours_samples_ms).toHaveLength(2);
       expect(r.taps).toBe(41); // every tap point of the 3-layer model
+      // which kernel variants the model ran (timed at load)
+      expect(Object.keys(r.kernels).sort()).toEqual(['attention', 'few', 'many', 'row', 'stepAttention']);
     }
     expect(doc1.decode).toHaveLength(1);
     const d = doc1.decode[0];
     for (const k of ['model', 'ours_ms_per_token', 'hf_ms_per_token', 'bound_ms_per_token']) expect(d, k).toHaveProperty(k);
     expect(d.model).toBe('gpt2-tiny');
+    expect(d.kernels).toEqual(doc1.rows[0].kernels);
     expect(Number.isFinite(d.ours_ms_per_token)).toBe(true);
     expect(d.hf_ms_per_token).toBeNull();
     expect(finitePositive(d.bound_ms_per_token)).toBe(true);
