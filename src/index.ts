@@ -6,8 +6,9 @@ export { GPT2TapsError } from './errors.js';
 export { KNOWN_MODELS, paramShapes, type GPT2Config } from './checkpoint/config.js';
 export {
   ACTIVATIONS, activationShapes, allTapNames, forwardOps, planForward, resolveTaps, tapCatalogue, tapShape,
-  type Dispatch, type OpDecl, type PointDecl, type TapInfo,
+  DEFAULT_CHOICE, type Dispatch, type KernelChoice, type OpDecl, type PointDecl, type TapInfo,
 } from './engine/forward.js';
+export { chooseKernels, parseKernelChoice, describeChoice, type TuneStore } from './engine/tune.js';
 export { KERNELS, type KernelDecl, type KernelName } from './engine/kernels.js';
 export { requestDevice, browserDevice } from './engine/device.js';
 export { encode, encodeAsync, decode, tokenStrings, ENDOFTEXT_ID } from './tokenizer.js';
