@@ -73,3 +73,19 @@ export async function dispatch(h: Harness, kernel: Kernel, inputs: Record<string
 }
 
 export const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+
+/** A matmul's outputs in float64: pre = x·W (+ b), y = gelu_new(pre) or pre, r = r0 + y. W is [K, N], or [N, K] when transposeB. */
+export function matmulReference(v: { bias: boolean; gelu: boolean; transposeB: boolean; residual?: boolean }, M: number, K: number, N: number,
+  x: Float32Array, w: Float32Array, b: Float32Array, r0: Float32Array) {
+  const y = new Float64Array(M * N), pre = new Float64Array(M * N), r = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = v.bias ? b[n] : 0;
+      for (let k = 0; k < K; k++) s += x[m * K + k] * (v.transposeB ? w[n * K + k] : w[k * N + n]);
+      pre[m * N + n] = s;
+      y[m * N + n] = v.gelu ? geluNew(s) : s;
+      r[m * N + n] = r0[m * N + n] + y[m * N + n];
+    }
+  }
+  return { y, pre, r };
+}

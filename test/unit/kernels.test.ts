@@ -6,7 +6,7 @@ import {
   GRID, KERNELS, SOURCES, compileKernel, matmulBindings, matmulKernel, preprocess, splitK, type MatmulVariant,
 } from '../../src/engine/kernels.js';
 import { bindGroup, encodeDispatch, type BufferPool } from '../../src/engine/gpu.js';
-import { kernelHarness, rand, expectClose, geluNew, dispatch as run, type Harness } from './kernel-harness.js';
+import { kernelHarness, rand, expectClose, geluNew, matmulReference, dispatch as run, type Harness } from './kernel-harness.js';
 
 const harness = kernelHarness();
 let device: GPUDevice;
@@ -124,16 +124,7 @@ describe('matmul', () => {
         if (v.residual) outputs.r = M * N;
         if (v.pre) outputs.pre = M * N;
         const out = await dispatch(k, inputs, outputs, GRID.matmul(M, N), M);
-        const y = new Float64Array(M * N), r = new Float64Array(M * N), pre = new Float64Array(M * N);
-        for (let m = 0; m < M; m++) {
-          for (let n = 0; n < N; n++) {
-            let s = v.bias ? b[n] : 0;
-            for (let kk = 0; kk < K; kk++) s += x[m * K + kk] * (v.transposeB ? w[n * K + kk] : w[kk * N + n]);
-            pre[m * N + n] = s;
-            y[m * N + n] = v.gelu ? geluNew(s) : s;
-            r[m * N + n] = r0[m * N + n] + y[m * N + n];
-          }
-        }
+        const { y, r, pre } = matmulReference(v, M, K, N, x, w, b, r0);
         expectClose(out.y, y);
         if (v.residual) expectClose(out.r, r);
         if (v.pre) expectClose(out.pre, pre);
@@ -161,14 +152,7 @@ describe('matmul', () => {
         if (v.residual) outputs.r = N;
         if (v.pre) outputs.pre = N;
         const out = await dispatch(k, inputs, outputs, KERNELS[v.name].grid({ M: 1, K, N, KS: 1 }), 1);
-        const y = new Float64Array(N), r = new Float64Array(N), pre = new Float64Array(N);
-        for (let n = 0; n < N; n++) {
-          let s = v.bias ? b[n] : 0;
-          for (let kk = 0; kk < K; kk++) s += x[kk] * (v.transposeB ? w[n * K + kk] : w[kk * N + n]);
-          pre[n] = s;
-          y[n] = v.gelu ? geluNew(s) : s;
-          r[n] = r0[n] + y[n];
-        }
+        const { y, r, pre } = matmulReference(v, 1, K, N, x, w, b, r0);
         expectClose(out.y, y);
         if (v.residual) expectClose(out.r, r);
         if (v.pre) expectClose(out.pre, pre);

@@ -10,7 +10,7 @@ import {
   type KernelDecl, type KernelName, type MatmulVariant,
 } from '../../src/engine/kernels.js';
 import { createKernel, type Kernel } from '../../src/engine/gpu.js';
-import { kernelHarness, rand, expectClose, geluNew, dispatch as run, type Harness } from './kernel-harness.js';
+import { kernelHarness, rand, expectClose, geluNew, matmulReference, dispatch as run, type Harness } from './kernel-harness.js';
 
 const harness = kernelHarness();
 let device: GPUDevice;
@@ -49,21 +49,6 @@ const ROWS: [string, MatmulVariant][] = [
   ['lm_head_1', { bias: false, gelu: false, residual: false, transposeB: true }],
 ];
 
-/** y, pre (= x·W + b) and r (= r0 + y) in float64. W is [K, N], or [N, K] when transposeB. */
-function reference(v: MatmulVariant, M: number, K: number, N: number, x: Float32Array, w: Float32Array, b: Float32Array, r0: Float32Array) {
-  const y = new Float64Array(M * N), pre = new Float64Array(M * N), r = new Float64Array(M * N);
-  for (let m = 0; m < M; m++) {
-    for (let n = 0; n < N; n++) {
-      let s = v.bias ? b[n] : 0;
-      for (let k = 0; k < K; k++) s += x[m * K + k] * (v.transposeB ? w[n * K + k] : w[k * N + n]);
-      pre[m * N + n] = s;
-      y[m * N + n] = v.gelu ? geluNew(s) : s;
-      r[m * N + n] = r0[m * N + n] + y[m * N + n];
-    }
-  }
-  return { y, pre, r };
-}
-
 /** Runs a catalogue entry once at M×K·K×N on random inputs and checks every output it writes. */
 async function check(name: KernelName, v: MatmulVariant, M: number, K: number, N: number): Promise<void> {
   const decl: KernelDecl = KERNELS[name];
@@ -76,7 +61,7 @@ async function check(name: KernelName, v: MatmulVariant, M: number, K: number, N
   if (v.residual) outputs.r = M * N;
   if (v.pre) outputs.pre = M * N;
   const out = await dispatch(k, inputs, outputs, decl.grid({ M, K, N, KS: 1 }), M);
-  const want = reference(v, M, K, N, x, w, b, r0);
+  const want = matmulReference(v, M, K, N, x, w, b, r0);
   expectClose(out.y, want.y);
   if (v.residual) expectClose(out.r, want.r);
   if (v.pre) expectClose(out.pre, want.pre);
@@ -137,7 +122,7 @@ describe('matmul_tiled', () => {
       const { y: partial } = await dispatch(mm, { x, w, b, r: r0 }, { y: KS * M * N }, decl.grid({ M, K, N, KS }), M, KS);
       const red = await compileKernel(device, KERNELS.splitk_reduce, { N });
       const out = await dispatch(red, { p: partial, b, r: r0 }, { y: M * N, r: M * N }, GRID.splitkReduce(M, N), M, KS);
-      const want = reference({ ...plain, residual: true }, M, K, N, x, w, b, r0);
+      const want = matmulReference({ ...plain, residual: true }, M, K, N, x, w, b, r0);
       expectClose(out.y, want.y);
       expectClose(out.r, want.r);
     });
